@@ -1,0 +1,70 @@
+"""Which model states are distilled: `last` (the validation context, as the authors) or `all`.
+
+`last`: one context per user, the state after the whole training sequence.
+`all`: one context per training prefix inside the student's window whose next item is a
+training item; the validation context is left out so validation stays held-out.
+Contexts get dense ids so per-context tensors (teacher lists, student top-M) are flat arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+
+from ..data.sequences import SequenceData
+
+
+class KDContexts:
+    def __init__(self, data: SequenceData, mode: str, max_len: int):
+        self.data = data
+        self.mode = mode
+        self.max_len = max_len
+        if mode == "last":
+            self.n = data.n_users
+        else:
+            self.n_pos = (data.train_lengths - 1).clamp(min=0, max=max_len - 1)
+            self.start = torch.cumsum(self.n_pos, 0) - self.n_pos
+            self.n = int(self.n_pos.sum())
+
+    def select(self, users: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """For a training batch: (context ids [N], mask [B, L] of the states they use)."""
+        if self.mode == "last":
+            mask = torch.zeros_like(targets, dtype=torch.bool)
+            mask[:, -1] = True
+            return users, mask
+        mask = targets > 0
+        first = self.max_len - 1 - self.n_pos[users]
+        col = torch.arange(targets.size(1))
+        ids = self.start[users].unsqueeze(1) + col - first.unsqueeze(1)
+        return ids[mask], mask
+
+    def chunks(self, chunk: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """All contexts in id order as (users, ids, mask) over the users' training windows."""
+        per = max(1, chunk // self.max_len) if self.mode == "all" else chunk
+        for s in range(0, self.data.n_users, per):
+            users = torch.arange(s, min(s + per, self.data.n_users))
+            _, targets = self.data.train_batch(users, self.max_len)
+            ids, mask = self.select(users, targets)
+            yield users, ids, mask
+
+
+@torch.no_grad()
+def context_states(model, contexts: KDContexts, chunk: int, device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(ids, states) of `model` at every context, chunk by chunk, aligned to the student window.
+
+    A model with a longer window than the student's sees more history at the same positions.
+    """
+    was = model.training
+    model.eval()
+    for users, ids, mask in contexts.chunks(chunk):
+        window = max(model.max_len, contexts.max_len)
+        inputs = contexts.data.window(users, contexts.data.context_end("train", users), window)
+        if model.max_len < window:
+            inputs = inputs[:, -model.max_len:]
+        states = model.encode(inputs.to(device))
+        if contexts.mode == "last":
+            yield ids, states[:, -1]
+        else:
+            yield ids, states[:, -contexts.max_len:][mask.to(device)]
+    model.train(was)

@@ -1,0 +1,92 @@
+"""`rcekd`: RCE-KD (Zhu & Zhang 2025), as ../shared/docs/rcekd-method.md specifies.
+
+Per refresh (once per epoch by default), for every context at once:
+  P = student top-M; c(j) = teacher items at positions >= j of P (reverse cumsum);
+  w(j) = exp((min(c, 50) + 1) / T); L positions sampled without replacement -> A;
+  J = A ∪ (Q^T \\ A \\ Q^S); o = |Q^T ∩ A| / K; gamma = exp(-beta * o).
+The teacher is frozen, so its softmaxes over Q^S and over J are computed here, not per batch.
+Per batch: KD = (1 - gamma) CE(Q^S) + gamma CE(J), both softmaxes taken on their own set.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .base import Distiller, masked_softmax, rowwise_isin, soft_ce, student_top
+
+CLAMP = 50  # from the authors' code
+
+
+def reverse_cumsum(x: torch.Tensor) -> torch.Tensor:
+    return x.flip(1).cumsum(1).flip(1)
+
+
+def sampling_weights(pool: torch.Tensor, teacher_top: torch.Tensor, T: float, mode: str) -> torch.Tensor:
+    """Unnormalised sampling weights over pool positions (log-space shifted: no overflow)."""
+    if mode == "rank":
+        j = torch.arange(pool.size(1), device=pool.device, dtype=torch.float32)
+        logw = (-(j + 1) / T).expand(pool.size(0), -1)
+    else:
+        holds_teacher = rowwise_isin(pool, teacher_top).float()
+        counts = reverse_cumsum(holds_teacher)
+        logw = (counts.clamp(max=CLAMP) + 1) / T
+    return torch.exp(logw - logw.max(dim=1, keepdim=True).values)
+
+
+class RCEKD(Distiller):
+    name = "rcekd"
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        c = self.cfg.rcekd
+        self.c = c
+        self.lam = c.lam
+        self.refresh_every = c.refresh_every
+        self.teacher_top = self.teacher.topk(c.K)
+
+    def refresh(self, student) -> None:
+        c = self.c
+        if c.all_items:
+            return
+        chunk = self.cfg.eval.chunk
+        pool = student_top(student, self.contexts, c.M, chunk, self.device)
+        qs, qt = pool[:, : c.K], self.teacher_top
+        weights = sampling_weights(pool, qt, c.T, c.sampling)
+        picked = torch.multinomial(weights, c.L, replacement=False, generator=self.gen)
+        sampled = pool.gather(1, picked)
+        qt_in_a = rowwise_isin(qt, sampled)
+        qt_in_qs = rowwise_isin(qt, qs)
+        overlap = qt_in_a.float().sum(1) / c.K
+        self.gamma = (torch.full_like(overlap, c.gamma) if c.gamma is not None
+                      else torch.exp(-c.beta * overlap))
+        if c.union_ce:
+            # one CE over Q^S ∪ A ∪ Q^T, each item once
+            a_new = ~rowwise_isin(sampled, qs)
+            t_new = ~qt_in_qs & ~qt_in_a
+            self.j_items = torch.cat([qs, sampled, qt], 1)
+            self.j_mask = torch.cat([torch.ones_like(qs, dtype=torch.bool), a_new, t_new], 1)
+        else:
+            self.j_items = torch.cat([sampled, qt], 1)
+            self.j_mask = torch.cat([torch.ones_like(sampled, dtype=torch.bool), ~qt_in_a & ~qt_in_qs], 1)
+        self.qs = qs
+        ids = torch.arange(pool.size(0), device=pool.device)
+        tau = c.tau
+        self.p_qs = torch.cat([masked_softmax(self.teacher.scores(i, qs[i]) / tau) for i in ids.split(chunk)])
+        self.p_j = torch.cat([
+            masked_softmax(self.teacher.scores(i, self.j_items[i]) / tau, self.j_mask[i])
+            for i in ids.split(chunk)
+        ])
+
+    def loss(self, ids, states, student):
+        c = self.c
+        if c.all_items:
+            p_all = torch.softmax(self.teacher.score_all(ids)[:, 1:] / c.tau, dim=1)
+            logits = (states @ student.item_table()[1:].T) / c.tau
+            return soft_ce(p_all, logits), {}
+        j_mask = self.j_mask[ids]
+        l2 = soft_ce(self.p_j[ids], student.score_items(states, self.j_items[ids]) / c.tau, j_mask)
+        gamma = self.gamma[ids]
+        if c.union_ce or not c.student_term:
+            return l2, {"gamma": gamma.mean().item()}
+        l1 = soft_ce(self.p_qs[ids], student.score_items(states, self.qs[ids]) / c.tau)
+        return (1 - gamma) * l1 + gamma * l2, {"gamma": gamma.mean().item()}

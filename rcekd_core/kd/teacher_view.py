@@ -1,0 +1,38 @@
+"""The frozen teacher, computed once per run: context states, item table, top-K lists.
+
+Teacher scores for any item set then cost a gather and a dot product.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .contexts import KDContexts, context_states
+
+
+class TeacherView:
+    def __init__(self, teacher, contexts: KDContexts, chunk: int, device: torch.device):
+        with torch.no_grad():
+            self.table = teacher.item_table().detach().to(device)
+            parts = [s for _, s in context_states(teacher, contexts, chunk, device)]
+        self.states = torch.cat(parts)
+        self.chunk = chunk
+        self._topk: dict[int, torch.Tensor] = {}
+
+    def scores(self, ids: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("nd,nkd->nk", self.states[ids], self.table[items])
+
+    def score_all(self, ids: torch.Tensor) -> torch.Tensor:
+        s = self.states[ids] @ self.table.T
+        s[:, 0] = float("-inf")
+        return s
+
+    @torch.no_grad()
+    def topk(self, k: int) -> torch.Tensor:
+        """Teacher top-k per context; like the authors, training items are not excluded."""
+        if k not in self._topk:
+            ids = torch.arange(self.states.size(0), device=self.states.device)
+            self._topk[k] = torch.cat(
+                [self.score_all(c).topk(k, dim=1).indices for c in ids.split(self.chunk)]
+            )
+        return self._topk[k]

@@ -1,0 +1,73 @@
+"""Paper-ready summaries of results.csv: mean ± std per method, gains, paired t-tests over seeds."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+HEADLINE = ["NDCG@10", "Recall@10", "NDCG@20", "Recall@20"]
+
+
+def paired_t_pvalue(a: list[float], b: list[float]) -> float:
+    """Two-sided paired t-test p-value (seeds are the pairs); NaN with fewer than 2 pairs."""
+    if len(a) != len(b) or len(a) < 2:
+        return float("nan")
+    from scipy import stats
+
+    diff = [x - y for x, y in zip(a, b)]
+    if all(d == diff[0] for d in diff):
+        return 0.0 if diff[0] != 0 else 1.0
+    return float(stats.ttest_rel(a, b).pvalue)
+
+
+def summarize(results: pd.DataFrame, split: str = "test", metrics: list[str] | None = None) -> pd.DataFrame:
+    """One row per method (teacher first): n seeds, mean and std of each metric."""
+    metrics = [m for m in (metrics or HEADLINE + ["overlap@10"]) if m in results.columns]
+    df = results[results["split"] == split]
+    rows = []
+    for method, g in df.groupby("method", sort=False):
+        row: dict[str, object] = {"method": method, "model": g["model"].iloc[0], "seeds": len(g)}
+        for m in metrics:
+            vals = g[m].astype(float)
+            row[f"{m} mean"] = vals.mean()
+            row[f"{m} std"] = vals.std(ddof=1) if len(vals) > 1 else 0.0
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    if not out.empty:
+        out = pd.concat([out[out["model"] == "teacher"], out[out["model"] != "teacher"]])
+    return out.reset_index(drop=True)
+
+
+def significance(results: pd.DataFrame, target: str = "rcekd", split: str = "test",
+                 metric: str = "NDCG@10") -> pd.DataFrame:
+    """`target` vs every other student method: mean gain, relative gain, paired t-test p-value."""
+    df = results[(results["split"] == split) & (results["model"] == "student")]
+    if target not in set(df["method"]):
+        return pd.DataFrame()
+    mine = df[df["method"] == target].set_index("seed")[metric].astype(float)
+    rows = []
+    for method, g in df[df["method"] != target].groupby("method", sort=False):
+        other = g.set_index("seed")[metric].astype(float)
+        seeds = sorted(set(mine.index) & set(other.index))
+        a, b = [mine[s] for s in seeds], [other[s] for s in seeds]
+        base = sum(b) / len(b) if b else float("nan")
+        gain = (sum(a) / len(a) - base) if a else float("nan")
+        rows.append({
+            "method": target, "versus": method, "metric": metric, "split": split,
+            "paired_seeds": len(seeds), "gain": gain,
+            "relative_gain": gain / base if base and not math.isnan(base) else float("nan"),
+            "p_value": paired_t_pvalue(a, b),
+        })
+    return pd.DataFrame(rows)
+
+
+def best_other_gain(results: pd.DataFrame, target: str = "rcekd", metric: str = "NDCG@10") -> tuple[str, float] | None:
+    """Relative test improvement of `target` over the best other student method (by mean)."""
+    s = summarize(results, "test", [metric])
+    students = s[s["model"] == "student"].set_index("method")[f"{metric} mean"]
+    if target not in students.index or len(students) < 2:
+        return None
+    others = students.drop(target)
+    best = others.idxmax()
+    return str(best), float(students[target] / others[best] - 1.0)
