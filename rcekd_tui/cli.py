@@ -271,13 +271,13 @@ def runs_export(
     out: Path = typer.Option(..., "--out", "-o", help="CSV file to write."),
 ) -> None:
     """One tidy CSV (run, method, seed, split, metric, value) for the given runs."""
-    from .export import export_runs
+    from .export import export_tidy
 
     for d in run_dirs:
         if not (d / "results.csv").exists():
             raise ConfigError(f"'{d}' has no results.csv; pass finished run directories")
-    n = export_runs(run_dirs, out)
-    console.print(f"wrote {n} rows to {out}")
+    df = export_tidy(run_dirs, out)
+    console.print(f"wrote {len(df)} rows to {out}")
 
 
 def main() -> None:

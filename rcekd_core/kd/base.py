@@ -46,16 +46,28 @@ class Distiller:
 def student_top(student, contexts: KDContexts, m: int, chunk: int, device: torch.device) -> torch.Tensor:
     """The student's top-m items at every context, in rank order, chunked over contexts."""
     out = []
+    chunk = max(chunk, (1 << 22) // (student.n_items + 1))  # ~16 MB of scores per chunk
     for _, states in context_states(student, contexts, chunk, device):
         out.append(student.score_all(states).topk(m, dim=1).indices)
     return torch.cat(out)
 
 
 def rowwise_isin(values: torch.Tensor, sets: torch.Tensor) -> torch.Tensor:
-    """[N, a] values, [N, b] sets -> [N, a] bool: values[n, i] in sets[n] (sort + searchsorted)."""
-    sorted_sets = sets.sort(dim=1).values
-    pos = torch.searchsorted(sorted_sets, values).clamp(max=sets.size(1) - 1)
-    return sorted_sets.gather(1, pos) == values
+    """[N, a] item ids, [N, b] item ids -> [N, a] bool: values[n, i] in sets[n].
+
+    A per-row bitmap over the item ids (scatter the set, gather the values), in row chunks
+    so the bitmap stays ~16 MB: O(N (a + b)) work, no N x a x b comparison tensor.
+    """
+    out = torch.zeros_like(values, dtype=torch.bool)
+    if values.numel() == 0 or sets.numel() == 0:
+        return out
+    universe = int(max(values.max(), sets.max())) + 1
+    step = max(1, (1 << 24) // universe)
+    for s in range(0, values.size(0), step):
+        marks = torch.zeros(min(step, values.size(0) - s), universe, dtype=torch.bool, device=values.device)
+        marks.scatter_(1, sets[s : s + step], True)
+        out[s : s + step] = marks.gather(1, values[s : s + step])
+    return out
 
 
 def soft_ce(p_teacher: torch.Tensor, student_logits: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:

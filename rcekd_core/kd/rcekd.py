@@ -33,6 +33,17 @@ def sampling_weights(pool: torch.Tensor, teacher_top: torch.Tensor, T: float, mo
     return torch.exp(logw - logw.max(dim=1, keepdim=True).values)
 
 
+def sample_without_replacement(weights: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
+    """n distinct positions per row, drawn one after another ∝ weights (Gumbel top-k).
+
+    Perturbing log-weights with Gumbel noise and keeping the top n has exactly the law of
+    successive draws without replacement, and is one vectorised topk instead of n passes.
+    """
+    u = torch.rand(weights.shape, generator=gen, device=weights.device).clamp_(1e-12, 1 - 1e-7)
+    keys = torch.log(weights) - torch.log(-torch.log(u))
+    return keys.topk(n, dim=1).indices
+
+
 class RCEKD(Distiller):
     name = "rcekd"
 
@@ -52,8 +63,7 @@ class RCEKD(Distiller):
         pool = student_top(student, self.contexts, c.M, chunk, self.device)
         qs, qt = pool[:, : c.K], self.teacher_top
         weights = sampling_weights(pool, qt, c.T, c.sampling)
-        picked = torch.multinomial(weights, c.L, replacement=False, generator=self.gen)
-        sampled = pool.gather(1, picked)
+        sampled = pool.gather(1, sample_without_replacement(weights, c.L, self.gen))
         qt_in_a = rowwise_isin(qt, sampled)
         qt_in_qs = rowwise_isin(qt, qs)
         overlap = qt_in_a.float().sum(1) / c.K
@@ -69,13 +79,9 @@ class RCEKD(Distiller):
             self.j_items = torch.cat([sampled, qt], 1)
             self.j_mask = torch.cat([torch.ones_like(sampled, dtype=torch.bool), ~qt_in_a & ~qt_in_qs], 1)
         self.qs = qs
-        ids = torch.arange(pool.size(0), device=pool.device)
-        tau = c.tau
-        self.p_qs = torch.cat([masked_softmax(self.teacher.scores(i, qs[i]) / tau) for i in ids.split(chunk)])
-        self.p_j = torch.cat([
-            masked_softmax(self.teacher.scores(i, self.j_items[i]) / tau, self.j_mask[i])
-            for i in ids.split(chunk)
-        ])
+        t_qs, t_j = self.teacher.scores_of_lists([qs, self.j_items])
+        self.p_qs = masked_softmax(t_qs / c.tau)
+        self.p_j = masked_softmax(t_j / c.tau, self.j_mask)
 
     def loss(self, ids, states, student):
         c = self.c

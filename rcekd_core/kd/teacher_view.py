@@ -22,6 +22,28 @@ class TeacherView:
     def scores(self, ids: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return torch.einsum("nd,nkd->nk", self.states[ids], self.table[items])
 
+    def scores_of_lists(self, lists: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Teacher scores of several [n_ctx, k] item lists for every context, chunked.
+
+        With a small catalogue one matmul per chunk plus gathers beats gathering k item
+        vectors per context; with a large one, gathering is cheaper.
+        """
+        n = self.states.size(0)
+        width = sum(x.size(1) for x in lists)
+        full = self.table.size(0) <= 8 * width
+        step = max(256, (1 << 22) // (self.table.size(0) if full else width * self.table.size(1)))
+        out: list[list[torch.Tensor]] = [[] for _ in lists]
+        for s in range(0, n, step):
+            ids = torch.arange(s, min(s + step, n), device=self.states.device)
+            if full:
+                scores = self.states[ids] @ self.table.T
+                for o, x in zip(out, lists):
+                    o.append(scores.gather(1, x[ids]))
+            else:
+                for o, x in zip(out, lists):
+                    o.append(self.scores(ids, x[ids]))
+        return [torch.cat(o) for o in out]
+
     def score_all(self, ids: torch.Tensor) -> torch.Tensor:
         s = self.states[ids] @ self.table.T
         s[:, 0] = float("-inf")

@@ -1,0 +1,64 @@
+"""The set-up form as data: fields, preset defaults, overrides, and the CLI's own validation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rcekd_core.config import ExperimentConfig, load_config, parse_overrides
+from rcekd_core.errors import RcekdError
+
+
+@dataclass(frozen=True)
+class Field:
+    key: str  # dotted config key, exactly as `--set` takes it
+    label: str
+
+
+GROUPS: dict[str, list[Field]] = {
+    "Teacher": [Field("teacher.dim", "dim"), Field("teacher.blocks", "blocks"),
+                Field("teacher.max_len", "max_len"), Field("teacher_train.epochs", "epochs")],
+    "Student": [Field("student.dim", "dim"), Field("student.blocks", "blocks"),
+                Field("student.max_len", "max_len"), Field("student_train.epochs", "epochs")],
+    "RCE-KD": [Field("rcekd.K", "K"), Field("rcekd.L", "L"), Field("rcekd.M", "M"),
+               Field("rcekd.T", "T"), Field("rcekd.beta", "beta"), Field("rcekd.lam", "lam"),
+               Field("rcekd.tau", "tau")],
+    "KD": [Field("kd.lam", "lam"), Field("kd.K", "K")],
+    "Run": [Field("seeds", "seeds")],
+}
+FIELDS = [f for fields in GROUPS.values() for f in fields]
+
+
+def _get(tree: dict[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        tree = tree.get(part, {}) if isinstance(tree, dict) else {}
+    return tree
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return "" if value is None or value == {} else str(value)
+
+
+def preset_values(preset: str) -> dict[str, str]:
+    """The form's text for every field, resolved from the preset (raises RcekdError)."""
+    cfg = load_config(preset).to_dict()
+    values = {f.key: _text(_get(cfg, f.key)) for f in FIELDS}
+    values.update({"data.source": cfg["data"]["source"], "data.file": cfg["data"]["file"] or "",
+                   "device": cfg["device"], "methods": ",".join(cfg["methods"])})
+    return values
+
+
+def build_overrides(values: dict[str, str], defaults: dict[str, str]) -> dict[str, Any]:
+    """Only what differs from the preset, parsed exactly as `--set key=value` is (raises RcekdError)."""
+    items = [f"{k}={v.strip()}" for k, v in values.items() if v.strip() != defaults.get(k, "").strip()]
+    return parse_overrides(items)
+
+
+def check(preset: str, overrides: dict[str, Any]) -> tuple[ExperimentConfig | None, str]:
+    """(config, "") when valid, else (None, the one-line message the CLI would print)."""
+    try:
+        return load_config(preset, overrides), ""
+    except RcekdError as e:
+        return None, str(e)

@@ -1,0 +1,68 @@
+"""Start `distill` as a detached process writing into a run dir: it outlives the TUI and SSH."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+FLAG_KEYS = {"methods": "--methods", "seeds": "--seeds", "device": "--device"}
+
+
+def _fmt(value: Any) -> str:
+    """A value as `--set` parses it back (YAML scalars; lists as a,b,c)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(_fmt(v) for v in value)
+    return str(value)
+
+
+def _flat(tree: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for k, v in tree.items():
+        key = f"{prefix}{k}"
+        out += _flat(v, key + ".") if isinstance(v, dict) else [(key, v)]
+    return out
+
+
+def build_distill_command(preset: str, run_dir: Path, overrides: dict[str, Any]) -> list[str]:
+    """The headless command line for one run: methods/seeds/device as flags, the rest as --set."""
+    cmd = [sys.executable, "-m", "rcekd_tui", "distill", "--preset", str(preset), "--run-dir", str(run_dir)]
+    for key, flag in FLAG_KEYS.items():
+        if key in overrides:
+            cmd += [flag, _fmt(overrides[key])]
+    rest = {k: v for k, v in overrides.items() if k not in FLAG_KEYS}
+    for key, value in _flat(rest):
+        cmd += ["--set", f"{key}={_fmt(value)}"]
+    return cmd
+
+
+def new_run_dir(runs_root: Path, preset: str, now: float | None = None) -> Path:
+    """`<preset>-YYYYmmdd-HHMMSS` under the runs root, with a suffix if that second is taken."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    base = Path(runs_root) / f"{Path(preset).stem}-{stamp}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def start_run(preset: str, run_dir: Path, overrides: dict[str, Any]) -> subprocess.Popen:
+    """Launch in its own session (no SIGHUP from the terminal); output goes to run_dir/stdout.log."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cmd = build_distill_command(preset, run_dir, overrides)
+    (run_dir / "command.txt").write_text(" ".join(cmd) + "\n")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with (run_dir / "stdout.log").open("ab") as log:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, env=env)
+    (run_dir / "pid").write_text(f"{proc.pid}\n")  # lets the runs list tell running from crashed
+    return proc

@@ -1,0 +1,40 @@
+"""Help: what each screen's keys do (the Footer shows them too; this explains them)."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Markdown
+
+HELP = """\
+# rcekd — keys
+
+**Everywhere**: `?` this help · `ctrl+p` command palette · `ctrl+q` quit
+(runs keep going: they are separate processes).
+
+**Runs**: `↑/↓` move · `enter` open (live or finished) · `space` select ·
+`c` compare selected · `e` export selection (or current run) as one tidy CSV ·
+`n` new run · `r` refresh.
+
+**Set-up**: `tab` next field · edit values (checked with the CLI's own validation;
+the message appears under the form) · `ctrl+s` or *Start* launches
+`rcekd distill` detached, writing `stdout.log` in the run dir · `escape` back.
+
+**Live run**: `1`–`4` loss / validation / overlap / results · `s` stop gracefully
+(the run finishes its epoch, saves and exits) · `b` or `escape` leave it running.
+
+**Compare**: tabs for validation NDCG curves, results side by side and differing
+config keys · `e` export · `escape` back.
+
+Colours follow the terminal theme; set `NO_COLOR=1` for monochrome.
+"""
+
+
+class HelpScreen(ModalScreen):
+    BINDINGS = [Binding("escape,q,question_mark", "app.pop_screen", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-box"):
+            yield Markdown(HELP)

@@ -1,0 +1,131 @@
+"""Runs screen: every run dir under the runs root; open, select, compare, export."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from ..export import export_tidy
+from ..messages import RunsListed
+from ..runinfo import RunSummary, list_runs
+
+STATUS_STYLE = {"running": "green", "finished": "cyan", "failed": "red", "stopped": "yellow"}
+
+
+def export_path(runs_root: Path) -> Path:
+    return Path(runs_root) / f"export-{time.strftime('%Y%m%d-%H%M%S')}.csv"
+
+
+class RunsScreen(Screen):
+    BINDINGS = [
+        Binding("enter", "open", "Open", show=True),
+        Binding("space", "toggle", "Select"),
+        Binding("c", "compare", "Compare"),
+        Binding("e", "export", "Export CSV"),
+        Binding("n", "app.new_run", "New run"),
+        Binding("r", "rescan", "Refresh"),
+    ]
+
+    def __init__(self, runs_root: Path):
+        super().__init__()
+        self.runs_root = Path(runs_root)
+        self.runs: list[RunSummary] = []
+        self.selected: set[str] = set()
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"[b]Runs[/b] in {self.runs_root.resolve()}", id="runs-title")
+        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="runs-hint")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_column("✓", key="sel", width=1)
+        table.add_columns("run", "status", "dataset", "methods", "best test NDCG@10")
+        self.action_rescan()
+        self.set_interval(5.0, self.action_rescan)  # slow: statuses change on the scale of epochs
+
+    def on_screen_resume(self) -> None:
+        self.action_rescan()
+
+    @work(thread=True, exclusive=True, group="scan")
+    def action_rescan(self) -> None:
+        self.post_message(RunsListed(list_runs(self.runs_root)))
+
+    def on_runs_listed(self, message: RunsListed) -> None:
+        table = self.query_one(DataTable)
+        current = self.current()
+        self.runs = message.runs
+        table.clear()
+        for r in self.runs:
+            style = STATUS_STYLE.get(r.status, "magenta")
+            best = f"{r.best_ndcg:.4f} ({r.best_method})" if r.best_ndcg is not None else "-"
+            table.add_row("✓" if r.name in self.selected else "", r.name,
+                          f"[{style}]{r.status}[/{style}]", r.dataset, ",".join(r.methods), best, key=r.name)
+        if current is not None and current.name in {r.name for r in self.runs}:
+            table.move_cursor(row=table.get_row_index(current.name))
+        self.hint()
+
+    def hint(self) -> None:
+        if not self.runs:
+            text = f"no runs yet under {self.runs_root} — press [b]n[/b] to start one"
+        else:
+            text = f"{len(self.runs)} runs, {len(self.selected)} selected · enter opens · ? help"
+        self.query_one("#runs-hint", Static).update(text)
+
+    def current(self) -> RunSummary | None:
+        table = self.query_one(DataTable)
+        if not self.runs or table.cursor_row is None or table.cursor_row >= len(self.runs):
+            return None
+        return self.runs[table.cursor_row]
+
+    def chosen(self) -> list[Path]:
+        """The selection, else the run under the cursor."""
+        picked = [r.path for r in self.runs if r.name in self.selected]
+        cur = self.current()
+        return picked or ([cur.path] if cur else [])
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open()
+
+    def action_open(self) -> None:
+        from .run import RunScreen
+
+        cur = self.current()
+        if cur:
+            self.app.push_screen(RunScreen(cur.path))
+
+    def action_toggle(self) -> None:
+        cur = self.current()
+        if not cur:
+            return
+        self.selected ^= {cur.name}
+        table = self.query_one(DataTable)
+        table.update_cell(cur.name, "sel", "✓" if cur.name in self.selected else "")
+        if table.cursor_row < len(self.runs) - 1:
+            table.move_cursor(row=table.cursor_row + 1)
+        self.hint()
+
+    def action_compare(self) -> None:
+        from .compare import CompareScreen
+
+        paths = self.chosen()
+        if len(paths) < 2:
+            self.notify("select at least two runs with space to compare", severity="warning")
+            return
+        self.app.push_screen(CompareScreen(paths, self.runs_root))
+
+    def action_export(self) -> None:
+        paths = self.chosen()
+        if not paths:
+            self.notify("no run to export", severity="warning")
+            return
+        out = export_path(self.runs_root)
+        df = export_tidy(paths, out)
+        self.notify(f"wrote {len(df)} rows from {len(paths)} run(s) to {out}")

@@ -1,0 +1,124 @@
+"""The app driven headlessly with Pilot: watch, runs list + export, set-up validation and start."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from pathlib import Path
+
+from textual.widgets import Button, DataTable, Input, Static
+
+from rcekd_tui import launch
+from rcekd_tui.app import RcekdApp
+from rcekd_tui.screens.run import RunScreen
+from rcekd_tui.screens.runs import RunsScreen
+from rcekd_tui.screens.setup import SetupScreen
+from rcekd_tui.widgets.results import ResultsTable
+
+from .conftest import run_tiny
+
+
+async def wait_for(pilot, cond, timeout=30.0):
+    end = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < end, "condition not met in time"
+        await pilot.pause(0.1)
+
+
+def table_text(table: DataTable) -> str:
+    return "\n".join(" ".join(str(c) for c in table.get_row_at(i)) for i in range(table.row_count))
+
+
+async def test_watch_finished_run_shows_final_metrics(finished_run, tmp_path):
+    app = RcekdApp(watch_dir=finished_run)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, RunScreen)
+        await wait_for(pilot, lambda: screen.state.status == "finished")
+        await pilot.pause(0.2)
+        text = table_text(screen.query_one(ResultsTable))
+        assert "rcekd" in text and "scratch" in text and "teacher" in text
+        assert len(screen.state.students()) == 2
+        svg = Path(app.save_screenshot("watch.svg", path=str(tmp_path))).read_text()
+        assert "finished" in svg and "NDCG@10" in svg
+        await pilot.press("b")  # in watch mode leaving means quitting; the run is untouched
+    assert not (finished_run / "STOP").exists()
+
+
+async def test_runs_screen_lists_and_exports(finished_run, tmp_path):
+    root = tmp_path / "runs"
+    shutil.copytree(finished_run, root / finished_run.name)
+    app = RcekdApp(runs_root=root)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, RunsScreen)
+        table = screen.query_one(DataTable)
+        await wait_for(pilot, lambda: table.row_count == 1)
+        assert "finished" in table_text(table) and "tiny-run" in table_text(table)
+        await pilot.press("space")
+        assert screen.selected == {"tiny-run"}
+        await pilot.press("e")
+        await wait_for(pilot, lambda: list(root.glob("export-*.csv")))
+        header = next(root.glob("export-*.csv")).read_text().splitlines()[0]
+        assert header == "run,method,seed,split,metric,value"
+        await pilot.press("enter")
+        assert isinstance(app.screen, RunScreen)
+        await pilot.press("b")
+        assert isinstance(app.screen, RunsScreen)
+
+
+async def open_setup(pilot, app) -> SetupScreen:
+    await pilot.press("n")
+    screen = app.screen
+    assert isinstance(screen, SetupScreen)
+    await wait_for(pilot, lambda: bool(screen.defaults))
+    return screen
+
+
+async def test_setup_invalid_shows_message_and_starts_nothing(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(launch, "start_run", lambda *a: calls.append(a))
+    app = RcekdApp(runs_root=tmp_path / "runs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_setup(pilot, app)
+        screen.query_one("#rcekd-M", Input).value = "20"  # below rcekd.K = 50
+        await pilot.pause(0.2)
+        message = str(screen.query_one("#setup-error", Static).render())
+        assert "rcekd.M (20) must be ≥ rcekd.K (50)" in message
+        assert screen.query_one("#start", Button).disabled
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.2)
+        assert calls == [] and isinstance(app.screen, SetupScreen)
+        assert not (tmp_path / "runs").exists()
+
+
+async def test_setup_start_launches_and_shows_epochs(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_start(preset, run_dir, overrides):
+        """Instead of a process: the tiny experiment in a thread, writing the same run dir."""
+        calls.append((preset, run_dir, overrides))
+        threading.Thread(target=run_tiny, args=(Path(run_dir),), daemon=True).start()
+
+    monkeypatch.setattr(launch, "start_run", fake_start)
+    root = tmp_path / "runs"
+    app = RcekdApp(runs_root=root)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_setup(pilot, app)
+        screen.query_one("#student-train-epochs", Input).value = "2"
+        screen.query_one("#m-kd").value = False
+        await pilot.pause(0.2)
+        assert not screen.query_one("#start", Button).disabled
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
+        preset, run_dir, overrides = calls[0]
+        assert preset == "demo" and run_dir.parent == root and run_dir.name.startswith("demo-")
+        assert overrides["student_train"] == {"epochs": 2} and overrides["methods"] == "scratch,rcekd"
+        assert launch.build_distill_command(preset, run_dir, overrides)[3:] == [
+            "distill", "--preset", "demo", "--run-dir", str(run_dir), "--methods", "scratch,rcekd",
+            "--set", "student_train.epochs=2"]
+        live = app.screen
+        await wait_for(pilot, lambda: live.state.status == "finished", timeout=60)
+        assert (run_dir / "events.jsonl").exists()
+        assert [s.epochs for s in live.state.students()] == [[1, 2], [1, 2]]
