@@ -45,7 +45,9 @@ class ModelConfig:
     heads: int = 1
     max_len: int = 50
     dropout: float = 0.2
-    loss: str = "ce"  # ce: full softmax over all items; bce: one sampled negative
+    loss: str = "ce"  # ce: full softmax over all items; bce: one sampled negative; ssm: hstu only
+    negatives: int = 128  # hstu, loss ssm: uniform negatives per batch of the sampled softmax
+    temperature: float = 0.05  # hstu: scores are cosine / temperature
 
 
 @dataclass
@@ -96,6 +98,69 @@ class RCEKDConfig:
 
 
 @dataclass
+class RRDConfig:
+    """RRD (Kang et al. 2020): relaxed Plackett–Luce on sampled teacher top-M positions."""
+
+    lam: float = 0.01  # not given for RRD in baselines.md; DCD's 0.01
+    K: int = 100  # interesting items sampled from the teacher's top-M
+    L: int = 200  # uninteresting items sampled uniformly outside it
+    T: float = 10.0  # position weight exp(-rank / T)
+    M: int = 500  # teacher list length (history masked)
+
+
+@dataclass
+class DCDConfig:
+    """DCD (Lee & Kim 2021), user side: under-/over-ranked teacher items by rank discrepancy."""
+
+    lam: float = 0.01
+    K: int = 100  # items sampled on each side
+    T: float = 10.0  # rank-difference scale in tanh
+    M: int = 500  # teacher list length (history masked)
+
+
+@dataclass
+class CDConfig:
+    """CD (Lee et al. 2019): soft-label BCE on student-guided samples."""
+
+    lam: float = 0.01  # not given in baselines.md
+    N: int = 3000  # student top-N pool (history masked); must not exceed the catalogue
+    T: float = 20.0  # position weight exp(-rank / N / T)
+    n: int = 2  # items kept per context (better of each of n pairs)
+
+
+@dataclass
+class UnKDConfig:
+    """UnKD (Chen et al. 2023): BPR pairs inside popularity groups of equal interaction mass."""
+
+    lam: float = 0.5
+    groups: int = 4
+    pairs: int = 10  # pairs per group (the authors used 2–30)
+    T: float = 20.0  # position weight exp(-(i + 1) / T) inside a group's teacher ranking
+
+
+@dataclass
+class HetCompConfig:
+    """HetComp (Kang et al. 2023): easy-to-hard lists from the teacher's training trajectory."""
+
+    lam: float = 0.005
+    alpha: float = 1.05  # switch threshold alpha * 0.995^(epoch // p)
+    p: int = 10  # epochs between switch checks
+    K: int = 50  # list length (history masked), also the NDCG cut-off of the switch test
+    every: int = 2  # teacher training saves its weights every this many epochs
+    checkpoints: int = 3  # trajectory checkpoints used (evenly spaced before the best epoch) + final
+
+
+@dataclass
+class DEConfig:
+    """DE (Kang et al. 2020): experts map student states/items to the teacher's space."""
+
+    lam: float = 0.05
+    experts: int = 30
+    tau_start: float = 1.0  # Gumbel-softmax temperature, annealed exponentially ...
+    tau_end: float = 1e-10  # ... to this over student_train.epochs
+
+
+@dataclass
 class ExperimentConfig:
     name: str = "demo"
     data: DataConfig = field(default_factory=DataConfig)
@@ -110,6 +175,12 @@ class ExperimentConfig:
     kd_positions: str = "all"  # last: the validation context only (authors); all: every training prefix
     kd: KDConfig = field(default_factory=KDConfig)
     rcekd: RCEKDConfig = field(default_factory=RCEKDConfig)
+    rrd: RRDConfig = field(default_factory=RRDConfig)
+    dcd: DCDConfig = field(default_factory=DCDConfig)
+    cd: CDConfig = field(default_factory=CDConfig)
+    unkd: UnKDConfig = field(default_factory=UnKDConfig)
+    hetcomp: HetCompConfig = field(default_factory=HetCompConfig)
+    de: DEConfig = field(default_factory=DEConfig)
     device: str = "auto"
 
     def to_dict(self) -> dict[str, Any]:
@@ -295,8 +366,12 @@ def validate(cfg: ExperimentConfig) -> None:
             raise ConfigError(f"{role}.dim ({m.dim}) must be divisible by {role}.heads ({m.heads})")
         if not 0 <= m.dropout < 1:
             raise ConfigError(f"'{role}.dropout' must be in [0, 1); got {m.dropout}")
-        if m.loss not in ("ce", "bce"):
-            raise ConfigError(f"unknown {role}.loss '{m.loss}'; choose ce or bce")
+        if m.loss not in ("ce", "bce", "ssm"):
+            raise ConfigError(f"unknown {role}.loss '{m.loss}'; choose ce, bce or ssm (hstu only)")
+        if m.loss == "ssm" and m.arch != "hstu":
+            raise ConfigError(f"{role}.loss ssm (sampled softmax) is for arch hstu; use ce or bce")
+        _positive(m.negatives, f"{role}.negatives")
+        _positive(m.temperature, f"{role}.temperature")
     for role in ("teacher_train", "student_train"):
         t: TrainConfig = getattr(cfg, role)
         _positive(t.epochs, f"{role}.epochs", allow_zero=True)
@@ -347,6 +422,26 @@ def validate(cfg: ExperimentConfig) -> None:
         raise ConfigError(f"unknown rcekd.sampling '{r.sampling}'; choose teacher or rank")
     if r.gamma is not None and not 0 <= r.gamma <= 1:
         raise ConfigError(f"'rcekd.gamma' must be in [0, 1] or null; got {r.gamma}")
+    _validate_baselines(cfg)
+
+
+def _validate_baselines(cfg: ExperimentConfig) -> None:
+    """The ranking/embedding KD baselines: positive sizes, consistent list lengths."""
+    for sec, keys in (("rrd", ("K", "L", "T", "M")), ("dcd", ("K", "T", "M")), ("cd", ("N", "T", "n")),
+                      ("unkd", ("groups", "pairs", "T")), ("hetcomp", ("alpha", "p", "K", "every")),
+                      ("de", ("experts", "tau_start", "tau_end"))):
+        for k in keys:
+            _positive(getattr(getattr(cfg, sec), k), f"{sec}.{k}")
+        _positive(getattr(cfg, sec).lam, f"{sec}.lam", allow_zero=True)
+    _positive(cfg.hetcomp.checkpoints, "hetcomp.checkpoints", allow_zero=True)
+    if cfg.rrd.K > cfg.rrd.M:
+        raise ConfigError(f"rrd.K ({cfg.rrd.K}) must be ≤ rrd.M ({cfg.rrd.M}): interesting items come from the top-M")
+    if cfg.dcd.K > cfg.dcd.M:
+        raise ConfigError(f"dcd.K ({cfg.dcd.K}) must be ≤ dcd.M ({cfg.dcd.M}): samples come from the top-M")
+    if 2 * cfg.cd.n > cfg.cd.N:
+        raise ConfigError(f"cd.n ({cfg.cd.n}) must be ≤ cd.N / 2 ({cfg.cd.N // 2}): n pairs are drawn from the top-N")
+    if cfg.de.tau_end > cfg.de.tau_start:
+        raise ConfigError(f"de.tau_end ({cfg.de.tau_end}) must be ≤ de.tau_start ({cfg.de.tau_start}): τ is annealed down")
 
 
 def check_sizes(cfg: ExperimentConfig, n_items: int) -> None:
@@ -354,6 +449,17 @@ def check_sizes(cfg: ExperimentConfig, n_items: int) -> None:
     for key, k in (("kd.K", cfg.kd.K), ("rcekd.M", cfg.rcekd.M), ("eval.overlap_k", cfg.eval.overlap_k)):
         if k > n_items:
             raise ConfigError(f"'{key}' = {k} exceeds the {n_items} items of this dataset; lower it")
+    sized = {"rrd": ("M", "L"), "dcd": ("M",), "cd": ("N",), "hetcomp": ("K",), "unkd": ("groups",)}
+    for method, keys in sized.items():
+        if method in cfg.methods:
+            for k in keys:
+                v = getattr(getattr(cfg, method), k)
+                if v > n_items:
+                    raise ConfigError(f"'{method}.{k}' = {v} exceeds the {n_items} items of this dataset; "
+                                      f"lower it (e.g. --set {method}.{k}={n_items // 2})")
+    if "rrd" in cfg.methods and cfg.rrd.M + cfg.rrd.L > n_items:
+        raise ConfigError(f"rrd.M + rrd.L ({cfg.rrd.M} + {cfg.rrd.L}) exceeds the {n_items} items of this "
+                          "dataset: uninteresting items come from outside the top-M; lower them")
     if max(cfg.eval.ks) > n_items:
         raise ConfigError(f"'eval.ks' {cfg.eval.ks} exceeds the {n_items} items of this dataset")
 

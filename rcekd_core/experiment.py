@@ -7,6 +7,7 @@ directory is written, so a bad input leaves nothing half-written.
 from __future__ import annotations
 
 import platform
+import shutil
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -145,10 +146,17 @@ class Experiment:
             teacher.load_state_dict(state)
             meta = cache.meta()
         else:
+            trajectory = cache.dir / "trajectory"  # weights every hetcomp.every epochs, for hetcomp
+            shutil.rmtree(trajectory, ignore_errors=True)
+
+            def save_trajectory(epoch: int, row: Any) -> None:
+                if epoch % cfg.hetcomp.every == 0:
+                    save_checkpoint(trajectory / f"epoch{epoch}.pt", teacher.state_dict(), {"epoch": epoch})
+
             res = fit(teacher, data, cfg.teacher_train, cfg.eval,
                       FitSpec("teacher", "teacher", cfg.teacher_seed), device=device,
                       sink=self.emit, checkpoint=self.run.checkpoints / "teacher.pt",
-                      should_stop=self.should_stop)
+                      should_stop=self.should_stop, on_epoch=save_trajectory)
             meta = {"best_epoch": res.best_epoch, "epochs": res.epochs_run}
             if not res.stopped:  # a stopped teacher is not the configured one: never cache it
                 save_checkpoint(cache.weights, teacher.state_dict(), meta)
@@ -178,6 +186,8 @@ class Experiment:
                 torch.manual_seed(seed)
                 student = build_model(cfg.student, data.n_items).to(device)
                 distiller = METHODS[method](cfg, view, contexts, device, seed)
+                for note in getattr(distiller, "notes", []):
+                    self.emit(note)
                 res = fit(student, data, cfg.student_train, cfg.eval, FitSpec("student", method, seed),
                           device=device, sink=self.emit, distiller=distiller, contexts=contexts,
                           reference_top=self.teacher_out["valid"].topk,

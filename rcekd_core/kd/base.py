@@ -41,6 +41,10 @@ class Distiller:
         """Per-context KD loss [N] and scalar extras (e.g. mean gamma) for the batch's contexts."""
         raise NotImplementedError
 
+    def parameters(self) -> list[torch.nn.Parameter]:
+        """Trainable parameters of the method itself (e.g. DE's experts); the loop optimises them too."""
+        return []
+
 
 @torch.no_grad()
 def student_top(student, contexts: KDContexts, m: int, chunk: int, device: torch.device) -> torch.Tensor:

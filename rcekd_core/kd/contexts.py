@@ -39,6 +39,37 @@ class KDContexts:
         ids = self.start[users].unsqueeze(1) + col - first.unsqueeze(1)
         return ids[mask], mask
 
+    def prefix(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(user [n], end [n]) per context id: its state has seen items[:end] of the user's sequence.
+
+        `last`: end = the training length. `all`: user u's contexts are the last n_pos[u]
+        training prefixes, in id order, ending at the last training item but one (their next
+        item is a training item). History masks and next items both derive from this.
+        """
+        if not hasattr(self, "_prefix"):
+            d = self.data
+            if self.mode == "last":
+                users = torch.arange(d.n_users)
+                ends = d.train_lengths.clone()
+            else:
+                users = torch.repeat_interleave(torch.arange(d.n_users), self.n_pos)
+                k = torch.arange(self.n) - self.start[users]
+                ends = d.train_lengths[users] - self.n_pos[users] + k
+            self._prefix = (users, ends)
+        return self._prefix
+
+    def next_items(self) -> torch.Tensor:
+        """[n] the item that follows each context (the validation item for `last`)."""
+        users, ends = self.prefix()
+        return self.data.items[self.data.offsets[users] + ends]
+
+    def history(self, ids: torch.Tensor) -> torch.Tensor:
+        """[len(ids), h] the items each context has seen (its whole prefix), left-padded with 0."""
+        users, ends = self.prefix()
+        ids = ids.cpu()
+        u, e = users[ids], ends[ids]
+        return self.data.window(u, e, int(e.max()) if len(e) else 0)
+
     def chunks(self, chunk: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """All contexts in id order as (users, ids, mask) over the users' training windows."""
         per = max(1, chunk // self.max_len) if self.mode == "all" else chunk
@@ -68,3 +99,12 @@ def context_states(model, contexts: KDContexts, chunk: int, device: torch.device
         else:
             yield ids, states[:, -contexts.max_len:][mask.to(device)]
     model.train(was)
+
+
+def mask_history_(scores: torch.Tensor, contexts: KDContexts, ids: torch.Tensor) -> torch.Tensor:
+    """Set each context's own history (its prefix; "train items masked") and padding to -inf, in place."""
+    hist = contexts.history(ids).to(scores.device)
+    if hist.numel():
+        scores.scatter_(1, hist, float("-inf"))
+    scores[:, 0] = float("-inf")
+    return scores

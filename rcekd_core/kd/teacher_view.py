@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from .contexts import KDContexts, context_states
+from .contexts import KDContexts, context_states, mask_history_
 
 
 class TeacherView:
@@ -17,7 +17,9 @@ class TeacherView:
             parts = [s for _, s in context_states(teacher, contexts, chunk, device)]
         self.states = torch.cat(parts)
         self.chunk = chunk
+        self.contexts = contexts
         self._topk: dict[int, torch.Tensor] = {}
+        self._topk_masked: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def scores(self, ids: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return torch.einsum("nd,nkd->nk", self.states[ids], self.table[items])
@@ -58,3 +60,21 @@ class TeacherView:
                 [self.score_all(c).topk(k, dim=1).indices for c in ids.split(self.chunk)]
             )
         return self._topk[k]
+
+    @torch.no_grad()
+    def topk_masked(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Teacher top-k per context with its history masked ("train items masked" of the baselines).
+
+        The history is the context's exact prefix (mode `all`: the items up to that position;
+        mode `last`: the whole training sequence). Returns (items [n, k], valid [n, k]); `valid`
+        is False only where a context has fewer than k unseen items (those slots hold junk).
+        """
+        if k not in self._topk_masked:
+            items, valid = [], []
+            ids = torch.arange(self.states.size(0), device=self.states.device)
+            for c in ids.split(self.chunk):
+                top = mask_history_(self.score_all(c), self.contexts, c).topk(k, dim=1)
+                items.append(top.indices)
+                valid.append(torch.isfinite(top.values))
+            self._topk_masked[k] = (torch.cat(items), torch.cat(valid))
+        return self._topk_masked[k]

@@ -5,9 +5,11 @@ from __future__ import annotations
 from ..config import ModelConfig
 from ..errors import ConfigError
 from .base import SequentialRecommender
+from .gru4rec import GRU4Rec
+from .hstu import HSTU
 from .sasrec import SASRec
 
-MODELS: dict[str, type[SequentialRecommender]] = {"sasrec": SASRec}
+MODELS: dict[str, type[SequentialRecommender]] = {"sasrec": SASRec, "gru4rec": GRU4Rec, "hstu": HSTU}
 
 
 def model_names() -> list[str]:

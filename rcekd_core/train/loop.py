@@ -54,7 +54,8 @@ def fit(
 ) -> FitResult:
     torch.manual_seed(spec.seed)
     gen = torch.Generator().manual_seed(spec.seed)
-    opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
+    params = list(model.parameters()) + (distiller.parameters() if distiller is not None else [])
+    opt = torch.optim.Adam(params, lr=tcfg.lr, weight_decay=tcfg.weight_decay)
     kd_on = distiller is not None and distiller.uses_teacher
     label = {"model": spec.model, "method": spec.method, "seed": spec.seed}
     select = SELECT_METRIC if 10 in ecfg.ks else f"NDCG@{ecfg.ks[0]}"

@@ -1,0 +1,45 @@
+"""`rrd`: relaxed ranking distillation (Kang et al., CIKM 2020, the RRD half of DE-RRD).
+
+Once: the teacher's top-M with each context's history masked (TeacherView.topk_masked).
+Per refresh (once per epoch), for every context at once:
+  K "interesting" positions of that list drawn ∝ exp(-(j+1)/T) without replacement
+  (Gumbel top-k), kept in rank order; L "uninteresting" items drawn uniformly without
+  replacement from the items outside the top-M and outside the context's history (as the
+  authors' code, which also masks training items there).
+Per batch: relaxed Plackett–Luce loss
+  -Σ_k [s_k - log(Σ_{j ≥ k, interesting} e^{s_j} + Σ_{uninteresting} e^{s_l})], summed per context.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .base import Distiller
+from .common import gumbel_topk, masked_lse, relaxed_ranking_loss, uniform_outside
+
+
+class RRD(Distiller):
+    name = "rrd"
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        c = self.c = self.cfg.rrd
+        self.lam = c.lam
+        self.top, self.top_valid = self.teacher.topk_masked(c.M)
+        j = torch.arange(c.M, device=self.top.device, dtype=torch.float32)
+        self.logw = torch.where(self.top_valid, -(j + 1) / c.T, float("-inf"))
+
+    def refresh(self, student) -> None:
+        c = self.c
+        pos = gumbel_topk(self.logw, c.K, self.gen).sort(dim=1).values  # rank order
+        self.interesting = self.top.gather(1, pos)
+        self.int_valid = self.top_valid.gather(1, pos)
+        self.uninteresting, self.unint_valid = uniform_outside(
+            self.contexts, self.top, self.contexts.data.n_items, c.L, self.gen, self.device,
+            self.cfg.eval.chunk)
+
+    def loss(self, ids, states, student):
+        s_int = student.score_items(states, self.interesting[ids])
+        s_un = student.score_items(states, self.uninteresting[ids])
+        den = masked_lse(s_un, self.unint_valid[ids])
+        return relaxed_ranking_loss(s_int, self.int_valid[ids], den), {}

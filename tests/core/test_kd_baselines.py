@@ -1,0 +1,551 @@
+"""The KD baselines (rrd, dcd, cd, unkd, hetcomp, de) against slow per-context references.
+
+The references loop over contexts and items with Python floats, written from
+shared/docs/baselines.md; they never look at how the distillers vectorise. Random draws are
+read back from the distiller after a refresh (checked for what the doc requires of them), then
+the loss is recomputed from them. Contexts, teacher and student are real (tiny SASRecs), and the
+reference builds each context's history, next item and student state by its own loop.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+from rcekd_core.config import ExperimentConfig, ModelConfig, from_dict
+from rcekd_core.data.interactions import Interactions
+from rcekd_core.data.sequences import SequenceData
+from rcekd_core.errors import ConfigError
+from rcekd_core.kd.cd import CD
+from rcekd_core.kd.common import gumbel_topk
+from rcekd_core.kd.contexts import KDContexts
+from rcekd_core.kd.dcd import DCD
+from rcekd_core.kd.de import DE
+from rcekd_core.kd.hetcomp import HetComp, pick_checkpoints
+from rcekd_core.kd.registry import METHODS
+from rcekd_core.kd.rrd import RRD
+from rcekd_core.kd.teacher_view import TeacherView
+from rcekd_core.kd.unkd import UnKD
+from rcekd_core.models.sasrec import SASRec
+
+N_USERS, N_ITEMS, S_LEN, T_LEN = 8, 40, 6, 8
+CPU = torch.device("cpu")
+
+
+# ----------------------------------------------------------------------------- problem
+
+
+def tiny_data(seed=0) -> SequenceData:
+    rng = np.random.default_rng(seed)
+    users, items = [], []
+    for u in range(N_USERS):
+        n = int(rng.integers(4, 13))
+        users += [u] * n
+        items += list(rng.choice(np.arange(1, N_ITEMS + 1), size=n, replace=False))
+    inter = Interactions(np.array(users, dtype=np.int64), np.array(items, dtype=np.int64),
+                         np.arange(len(users), dtype=np.float64), N_USERS, N_ITEMS)
+    return SequenceData.from_interactions(inter)
+
+
+def ref_contexts(data: SequenceData, mode: str, max_len: int) -> list[dict]:
+    """From the doc: `last` = after the whole training sequence; `all` = every training prefix
+    inside the student's window whose next item is a training item."""
+    out = []
+    for u in range(data.n_users):
+        seq = data.items[data.offsets[u]: data.offsets[u + 1]].tolist()
+        lt = len(seq) - 2
+        ends = [lt] if mode == "last" else [e for e in range(1, lt) if e >= lt - max_len + 1]
+        for e in ends:
+            window = seq[:lt][-max_len:]
+            out.append({"user": u, "history": seq[:e], "next": seq[e],
+                        "window": [0] * (max_len - len(window)) + window,
+                        "col": max_len - 1 - (lt - e)})
+    return out
+
+
+def ref_states(model, ctxs, max_len) -> torch.Tensor:
+    """Each context's state: the model over the user's training window, at the context's column."""
+    model.eval()
+    rows = []
+    with torch.no_grad():
+        for c in ctxs:  # teacher and student share the window length in these tests
+            states = model.encode(torch.tensor([c["window"]]))[0]
+            rows.append(states[c["col"]])
+    return torch.stack(rows)
+
+
+def ref_rows(states, table) -> list[list[float]]:
+    s = (states.double() @ table.double().T).tolist()
+    for r in s:
+        r[0] = float("-inf")
+    return s
+
+
+def ref_top_unseen(row, history, k) -> list[int]:
+    cand = sorted(((row[i], i) for i in range(1, len(row)) if i not in history), key=lambda x: -x[0])
+    return [i for _, i in cand[:k]]
+
+
+def ref_relaxed(s_row, listed, denominator_only) -> float:
+    """-Σ_k [s_k - log(Σ_{j ≥ k in list} e^{s_j} + Σ_{denominator} e^{s_l})]."""
+    total = 0.0
+    for k in range(len(listed)):
+        below = sum(math.exp(s_row[j]) for j in listed[k:]) + sum(math.exp(s_row[j]) for j in denominator_only)
+        total -= s_row[listed[k]] - math.log(below)
+    return total
+
+
+def sigmoid(x):
+    return 1 / (1 + math.exp(-x))
+
+
+class Problem:
+    def __init__(self, mode="all", seed=0):
+        torch.manual_seed(seed)
+        self.data = tiny_data(seed)
+        self.contexts = KDContexts(self.data, mode, S_LEN)
+        self.teacher = SASRec(N_ITEMS, ModelConfig(dim=12, blocks=1, max_len=S_LEN, dropout=0.0))
+        self.student = SASRec(N_ITEMS, ModelConfig(dim=4, blocks=1, max_len=S_LEN, dropout=0.0))
+        self.view = TeacherView(self.teacher, self.contexts, 3, CPU)
+        self.ctx = ref_contexts(self.data, mode, S_LEN)
+        self.n = len(self.ctx)
+        self.t_rows = ref_rows(self.view.states, self.view.table)
+        self.s_states = ref_states(self.student, self.ctx, S_LEN)
+        self.s_rows = ref_rows(self.s_states, self.student.item_table().detach())
+
+    def cfg(self, **sections) -> ExperimentConfig:
+        cfg = ExperimentConfig()
+        cfg.eval.chunk = 3  # several chunks over the contexts
+        cfg.student.dim, cfg.teacher.dim = 4, 12
+        for sec, values in sections.items():
+            for k, v in values.items():
+                setattr(getattr(cfg, sec), k, v)
+        return cfg
+
+    def batch_loss(self, d):
+        ids = torch.randperm(self.n, generator=torch.Generator().manual_seed(1))
+        per, extras = d.loss(ids, self.s_states[ids], self.student)
+        assert per.shape == ids.shape
+        return ids.tolist(), per.detach().double().numpy(), extras
+
+
+@pytest.fixture(scope="module", params=["all", "last"])
+def prob(request):
+    return Problem(request.param)
+
+
+def close(got, want):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+# ----------------------------------------------------------------------------- shared pieces
+
+
+def test_registry_and_contexts_match_reference(prob):
+    for name, cls in {"rrd": RRD, "dcd": DCD, "cd": CD, "unkd": UnKD, "hetcomp": HetComp, "de": DE}.items():
+        assert METHODS[name] is cls
+    users, ends = prob.contexts.prefix()
+    assert prob.contexts.n == prob.n
+    assert users.tolist() == [c["user"] for c in prob.ctx]
+    assert prob.contexts.next_items().tolist() == [c["next"] for c in prob.ctx]
+    hist = prob.contexts.history(torch.arange(prob.n))
+    for n, c in enumerate(prob.ctx):
+        assert [i for i in hist[n].tolist() if i] == c["history"]
+    # the engine's states line up with the reference's per-context states
+    torch.testing.assert_close(prob.view.states, ref_states(prob.teacher, prob.ctx, S_LEN), atol=1e-5, rtol=1e-5)
+
+
+def test_teacher_topk_masked_excludes_each_contexts_own_history(prob):
+    items, valid = prob.view.topk_masked(10)
+    for n, c in enumerate(prob.ctx):
+        assert valid[n].all()
+        assert items[n].tolist() == ref_top_unseen(prob.t_rows[n], c["history"], 10)
+    many = N_ITEMS - 3  # more than some contexts have unseen items: the tail is flagged invalid
+    items, valid = prob.view.topk_masked(many)
+    for n, c in enumerate(prob.ctx):
+        want = ref_top_unseen(prob.t_rows[n], c["history"], many)
+        assert valid[n].sum().item() == len(want)
+        assert items[n][valid[n]].tolist() == want
+
+
+def test_gumbel_topk_first_draw_follows_weights():
+    logw = torch.tensor([0.0, -0.5, -1.0, -2.0, float("-inf"), -3.0]).expand(20000, -1)
+    first = gumbel_topk(logw, 3, torch.Generator().manual_seed(0))[:, 0]
+    p = torch.softmax(logw[0], 0).numpy()
+    freq = np.bincount(first.numpy(), minlength=6) / len(first)
+    np.testing.assert_allclose(freq, p, atol=0.015)
+    drawn = gumbel_topk(logw[:50], 5, torch.Generator().manual_seed(1))
+    assert (drawn != 4).all()  # -inf is never drawn while a finite weight is left
+
+
+# ----------------------------------------------------------------------------- rrd
+
+
+def test_rrd_matches_reference(prob):
+    K, L, M, T = 4, 6, 10, 2.0
+    d = RRD(prob.cfg(rrd=dict(K=K, L=L, M=M, T=T, lam=0.3)), prob.view, prob.contexts, CPU, seed=3)
+    assert d.lam == 0.3
+    d.refresh(prob.student)
+    want = {}
+    for n, c in enumerate(prob.ctx):
+        top = ref_top_unseen(prob.t_rows[n], c["history"], M)
+        inter, unint = d.interesting[n].tolist(), d.uninteresting[n].tolist()
+        assert d.int_valid[n].all() and d.unint_valid[n].all()
+        assert len(set(inter)) == K and set(inter) <= set(top)
+        assert [top.index(i) for i in inter] == sorted(top.index(i) for i in inter)  # rank order
+        assert len(set(unint)) == L and not set(unint) & (set(top) | set(c["history"]) | {0})
+        want[n] = ref_relaxed(prob.s_rows[n], inter, unint)
+    ids, per, _ = prob.batch_loss(d)
+    close(per, [want[n] for n in ids])
+    old = d.interesting.clone()
+    d.refresh(prob.student)  # resampled each epoch
+    assert not torch.equal(old, d.interesting)
+
+
+def test_rrd_positions_follow_exp_rank_law():
+    """With K = 1 the interesting position is one draw ∝ exp(-rank / T)."""
+    prob = Problem("all", seed=2)
+    M, T = 6, 2.0
+    counts = np.zeros(M)
+    for seed in range(40):
+        d = RRD(prob.cfg(rrd=dict(K=1, L=2, M=M, T=T)), prob.view, prob.contexts, CPU, seed=seed)
+        d.refresh(prob.student)
+        pos = (d.top == d.interesting).float().argmax(1)
+        counts += np.bincount(pos.numpy(), minlength=M)
+    p = np.exp(-np.arange(1, M + 1) / T)
+    np.testing.assert_allclose(counts / counts.sum(), p / p.sum(), atol=0.04)
+
+
+# ----------------------------------------------------------------------------- dcd
+
+
+def test_dcd_matches_reference(prob):
+    K, M, T = 3, 12, 2.0
+    d = DCD(prob.cfg(dcd=dict(K=K, M=M, T=T)), prob.view, prob.contexts, CPU, seed=5)
+    d.refresh(prob.student)
+    want = {}
+    for n, c in enumerate(prob.ctx):
+        top = ref_top_unseen(prob.t_rows[n], c["history"], M)
+        s = prob.s_rows[n]
+        unseen = [j for j in range(1, N_ITEMS + 1) if j not in c["history"]]
+        rank_s = [sum(1 for j in unseen if s[j] > s[i]) for i in top]
+        assert d.rank_s[n].tolist() == rank_s
+        up, down = d.up[n].tolist(), d.down[n].tolist()
+        for side in (up, down):
+            assert len(set(side)) == K and set(side) <= set(top)
+            assert [top.index(i) for i in side] == sorted(top.index(i) for i in side)
+        w_up = [max(math.tanh(max((rank_s[r] - r) / T, 0)), 1e-5) for r in range(M)]
+        if sum(w > 1e-5 for w in w_up) >= K:  # enough under-ranked items: only those are drawn
+            assert all(w_up[top.index(i)] > 1e-5 for i in up)
+        want[n] = ref_relaxed(s, up, down)
+    ids, per, _ = prob.batch_loss(d)
+    close(per, [want[n] for n in ids])
+
+
+# ----------------------------------------------------------------------------- cd
+
+
+def test_cd_matches_reference(prob):
+    N, n_keep, T = 10, 2, 20.0
+    d = CD(prob.cfg(cd=dict(N=N, n=n_keep, T=T)), prob.view, prob.contexts, CPU, seed=1)
+    d.refresh(prob.student)
+    want = {}
+    for n, c in enumerate(prob.ctx):
+        pool = ref_top_unseen(prob.s_rows[n], c["history"], N)
+        items = d.items[n].tolist()
+        assert d.valid[n].all() and len(set(items)) == n_keep and set(items) <= set(pool)
+        y = [sigmoid(prob.t_rows[n][i]) for i in items]
+        np.testing.assert_allclose(d.labels[n].numpy(), y, rtol=1e-5)
+        s = [prob.s_rows[n][i] for i in items]
+        want[n] = -sum(yi * math.log(sigmoid(si)) + (1 - yi) * math.log(1 - sigmoid(si)) for yi, si in zip(y, s))
+    ids, per, _ = prob.batch_loss(d)
+    close(per, [want[n] for n in ids])
+
+
+def test_cd_keeps_the_better_of_each_pair():
+    """Kept positions are the minimum of two draws: biased to the top even with flat weights."""
+    prob = Problem("all", seed=3)
+    N = 10
+    d = CD(prob.cfg(cd=dict(N=N, n=1, T=1e6)), prob.view, prob.contexts, CPU, seed=0)
+    ranks = []
+    for _ in range(30):
+        d.refresh(prob.student)
+        for n, c in enumerate(prob.ctx):
+            ranks.append(ref_top_unseen(prob.s_rows[n], c["history"], N).index(d.items[n, 0].item()))
+    # min of two distinct uniform positions of 0..9: P(rank = r) = 2 (9 - r) / 90
+    p = np.array([2 * (N - 1 - r) / (N * (N - 1)) for r in range(N)])
+    np.testing.assert_allclose(np.bincount(ranks, minlength=N) / len(ranks), p, atol=0.05)
+
+
+# ----------------------------------------------------------------------------- unkd
+
+
+def test_unkd_groups_and_loss_match_reference(prob):
+    G, P = 3, 4
+    d = UnKD(prob.cfg(unkd=dict(groups=G, pairs=P)), prob.view, prob.contexts, CPU, seed=2)
+    pop = [0] * (N_ITEMS + 1)
+    data = prob.data
+    for u in range(data.n_users):
+        seq = data.items[data.offsets[u]: data.offsets[u + 1]].tolist()
+        for i in seq[:-2]:
+            pop[i] += 1
+    order = sorted(range(1, N_ITEMS + 1), key=lambda i: (-pop[i], i))
+    total, before, group = sum(pop), 0, {}
+    for i in order:
+        group[i] = min(G - 1, math.floor(G * before / total))
+        before += pop[i]
+    assert d.group[1:].tolist() == [group[i] for i in range(1, N_ITEMS + 1)]
+    d.refresh(prob.student)
+    want = {}
+    for n, c in enumerate(prob.ctx):
+        t, loss = prob.t_rows[n], 0.0
+        seen_in_group: dict[int, set] = {}
+        for hi, lo, ok in zip(d.hi[n].tolist(), d.lo[n].tolist(), d.pair_valid[n].tolist()):
+            if not ok:
+                continue
+            assert group[hi] == group[lo] and hi not in c["history"] and lo not in c["history"]
+            assert t[hi] > t[lo]  # ordered by the teacher
+            used = seen_in_group.setdefault(group[hi], set())
+            assert hi not in used and lo not in used and hi != lo  # distinct draws in a group
+            used |= {hi, lo}
+            loss -= math.log(sigmoid(prob.s_rows[n][hi] - prob.s_rows[n][lo]))
+        for g in range(G):  # every group with enough unseen items yields its pairs
+            avail = sum(1 for i in range(1, N_ITEMS + 1) if group[i] == g and i not in c["history"])
+            assert len(seen_in_group.get(g, ())) == 2 * min(P, avail // 2)
+        want[n] = loss
+    ids, per, _ = prob.batch_loss(d)
+    close(per, [want[n] for n in ids])
+
+
+# ----------------------------------------------------------------------------- hetcomp
+
+
+def ref_ndcg(s_top, target) -> float:
+    gains = [(2 ** math.exp(-r / 10) - 1) / math.log2(r + 2) for r in range(len(s_top))]
+    return sum(g for g, i in zip(gains, s_top) if i in target) / sum(gains)
+
+
+def test_hetcomp_lists_switching_and_loss_match_reference(prob, monkeypatch):
+    K, p, alpha = 6, 1, 1.05
+    early = []
+    for seed in (11, 12):
+        torch.manual_seed(seed)
+        early.append(TeacherView(SASRec(N_ITEMS, ModelConfig(dim=12, blocks=1, max_len=S_LEN, dropout=0.0)),
+                                 prob.contexts, 3, CPU))
+    monkeypatch.setattr(HetComp, "_trajectory_views", lambda self: list(early))
+    d = HetComp(prob.cfg(hetcomp=dict(K=K, p=p, alpha=alpha)), prob.view, prob.contexts, CPU, seed=0)
+    views = early + [prob.view]
+    lists = [[ref_top_unseen(ref_rows(v.states, v.table)[n], c["history"], K) for n, c in enumerate(prob.ctx)]
+             for v in views]
+    for s in range(3):
+        assert d.lists[s].tolist() == lists[s]
+
+    students = []
+    for seed in (21, 22, 23):
+        torch.manual_seed(seed)
+        students.append(SASRec(N_ITEMS, ModelConfig(dim=4, blocks=1, max_len=S_LEN, dropout=0.0)))
+    stage = [0] * prob.n
+    last_dist = None
+    for epoch, student in enumerate([prob.student] + students, start=1):
+        d.refresh(student)
+        done = epoch - 1
+        if done >= p and done % p == 0:
+            s_rows = ref_rows(ref_states(student, prob.ctx, S_LEN), student.item_table().detach())
+            s_top = [ref_top_unseen(s_rows[n], c["history"], K) for n, c in enumerate(prob.ctx)]
+            dist = [1 - ref_ndcg(s_top[n], lists[min(stage[n] + 1, 2)][n]) for n in range(prob.n)]
+            if last_dist is None:
+                last_dist = dist
+            else:
+                th = alpha * 0.995 ** (done // p)
+                for n in range(prob.n):
+                    ratio = last_dist[n] / dist[n] if dist[n] else float("inf")
+                    if stage[n] < 2 and (ratio > th or ratio < 1):
+                        stage[n] += 1
+                        last_dist[n] = 1 - ref_ndcg(s_top[n], lists[min(stage[n] + 1, 2)][n])
+        assert d.stage.tolist() == stage, epoch
+    assert len(set(stage)) > 1 or stage[0] > 0  # the switching did something in this draw
+
+    want = {}
+    for n, c in enumerate(prob.ctx):
+        listed = [c["next"]] + [i for i in lists[stage[n]][n] if i != c["next"]]
+        others = [i for i in range(1, N_ITEMS + 1) if i not in listed]
+        want[n] = ref_relaxed(prob.s_rows[n], listed, others)
+    ids, per, extras = prob.batch_loss(d)
+    close(per, [want[n] for n in ids])
+    assert extras["stage"] == pytest.approx(np.mean([stage[n] for n in ids]))
+
+
+def test_hetcomp_without_trajectory_warns_and_uses_the_final_teacher(prob, tmp_path, monkeypatch):
+    monkeypatch.setenv("RCEKD_HOME", str(tmp_path))
+    d = HetComp(prob.cfg(hetcomp=dict(K=5)), prob.view, prob.contexts, CPU, seed=0)
+    assert d.lists.size(0) == 1
+    assert d.notes and d.notes[0]["type"] == "warning" and "trajectory" in d.notes[0]["message"]
+
+
+def test_pick_checkpoints():
+    assert pick_checkpoints([2, 4, 6, 8, 10, 12], best_epoch=11, n=3) == [2, 6, 10]
+    assert pick_checkpoints([2, 4], best_epoch=None, n=3) == [2, 4]
+    assert pick_checkpoints([2, 4, 6], best_epoch=2, n=3) == []
+
+
+# ----------------------------------------------------------------------------- de
+
+
+def test_de_matches_reference(prob, monkeypatch):
+    E, epochs = 3, 4
+    cfg = prob.cfg(de=dict(experts=E, tau_start=1.0, tau_end=1e-3))
+    cfg.student_train.epochs = epochs
+    d = DE(cfg, prob.view, prob.contexts, CPU, seed=0)
+    assert {id(q) for q in d.parameters()} >= {id(q) for q in d.nets.parameters()} and d.parameters()
+    for e in range(3):
+        d.refresh(prob.student)
+        assert d.tau == pytest.approx(1.0 * (1e-3 / 1.0) ** (e / epochs))
+    noise = []
+
+    def fixed(shape):
+        g = torch.randn(shape, generator=torch.Generator().manual_seed(len(noise)))
+        noise.append(g)
+        return g
+
+    monkeypatch.setattr(d, "_gumbel", fixed)
+    ids, per, _ = prob.batch_loss(d)
+    g_state, g_item = noise  # the state term draws first, then the item term
+    nets = {k: v for k, v in d.nets.items()}
+
+    def expert(kind, e, x):
+        ex = nets[f"{kind}_experts"]
+        h = torch.relu(x @ ex.w1[e] + ex.b1[e])
+        return h @ ex.w2[e] + ex.b2[e]
+
+    def term(kind, s, t, g):
+        sel_net = nets[f"{kind}_selector"]
+        logits = (sel_net.weight @ t + sel_net.bias).tolist()
+        p = [math.exp(x - max(logits)) for x in logits]
+        p = [x / sum(p) for x in p]
+        z = [(math.log(pi + 1e-10) + gi) / d.tau for pi, gi in zip(p, g.tolist())]
+        sel = [math.exp(x - max(z)) for x in z]
+        sel = [x / sum(sel) for x in sel]
+        out = sum(sel[e] * expert(kind, e, s) for e in range(E))
+        return float(((t - out) ** 2).sum())
+
+    with torch.no_grad():
+        for row, n in enumerate(ids):
+            item = prob.ctx[n]["next"]
+            want = (term("state", prob.s_states[n], prob.view.states[n], g_state[row])
+                    + term("item", prob.student.item_table()[item], prob.view.table[item], g_item[row]))
+            assert per[row] == pytest.approx(want, rel=1e-4, abs=1e-4)
+
+
+# ----------------------------------------------------------------------------- gradients
+
+
+@pytest.mark.parametrize("method", ["rrd", "dcd", "cd", "unkd", "hetcomp", "de"])
+def test_gradients_reach_the_student_and_experts_only(method, tmp_path, monkeypatch):
+    monkeypatch.setenv("RCEKD_HOME", str(tmp_path))  # hetcomp: no trajectory, final teacher only
+    prob = Problem("all", seed=4)
+    student = SASRec(N_ITEMS, ModelConfig(dim=4, blocks=1, max_len=S_LEN, dropout=0.1))
+    cfg = prob.cfg(rrd=dict(K=3, L=4, M=8), dcd=dict(K=3, M=8), cd=dict(N=8), unkd=dict(pairs=2),
+                   hetcomp=dict(K=5), de=dict(experts=3))
+    d = METHODS[method](cfg, prob.view, prob.contexts, CPU, seed=0)
+    student.train()
+    d.timed_refresh(student)
+    assert student.training
+    users = torch.tensor([4, 0, 7, 2])
+    inputs, targets = prob.data.train_batch(users, S_LEN)
+    states = student.encode(inputs)
+    ids, mask = prob.contexts.select(users, targets)
+    per, _ = d.loss(ids, states[mask], student)
+    assert per.shape == ids.shape and torch.isfinite(per).all()
+    per.sum().backward()
+    assert all(q.grad is None or torch.isfinite(q.grad).all() for q in student.parameters())
+    assert student.items.weight.grad.abs().sum() > 0
+    assert any(q.grad is not None and q.grad.abs().sum() > 0
+               for n, q in student.named_parameters() if n.startswith("blocks"))
+    assert all(q.grad is None for q in prob.teacher.parameters())
+    assert not prob.view.states.requires_grad and not prob.view.table.requires_grad
+    if method == "de":
+        assert all(q.grad is not None and torch.isfinite(q.grad).all() for q in d.parameters())
+        assert sum(q.grad.abs().sum() for q in d.parameters()) > 0
+    else:
+        assert d.parameters() == []
+
+
+# ----------------------------------------------------------------------------- config + CLI
+
+
+@pytest.mark.parametrize("override, needle", [
+    ({"rrd": {"K": 600}}, "rrd.K"),
+    ({"dcd": {"T": 0}}, "dcd.T"),
+    ({"cd": {"n": 6, "N": 10}}, "cd.n"),
+    ({"unkd": {"groups": 0}}, "unkd.groups"),
+    ({"hetcomp": {"every": 0}}, "hetcomp.every"),
+    ({"de": {"tau_end": 2.0}}, "de.tau_end"),
+    ({"de": {"lam": -1}}, "de.lam"),
+])
+def test_impossible_settings_are_rejected(override, needle):
+    with pytest.raises(ConfigError, match=needle.replace(".", r"\.")):
+        from_dict(override)
+
+
+def test_sizes_are_checked_only_for_the_methods_run():
+    from rcekd_core.config import check_sizes
+    cfg = from_dict({"methods": ["scratch"]})
+    check_sizes(cfg, 100)  # rrd.M = 500 is irrelevant when rrd does not run
+    cfg = from_dict({"methods": ["rrd"]})
+    with pytest.raises(ConfigError, match=r"rrd\.M"):
+        check_sizes(cfg, 100)
+    cfg = from_dict({"methods": ["cd"], "cd": {"N": 50}})
+    check_sizes(cfg, 100)
+
+
+TINY = {
+    "name": "tiny",
+    "data": {"source": "demo", "n_users": 50, "n_items": 40, "n_clusters": 4, "mean_len": 8},
+    "teacher": {"dim": 8, "blocks": 1, "heads": 1, "max_len": 10},
+    "student": {"dim": 4, "blocks": 1, "heads": 1, "max_len": 10},
+    "teacher_train": {"epochs": 3, "patience": 5},
+    "student_train": {"epochs": 2, "patience": 5},
+    "kd": {"K": 5},
+    "rcekd": {"K": 5, "L": 5, "M": 10},
+    "rrd": {"K": 4, "L": 6, "M": 10},
+    "dcd": {"K": 4, "M": 10},
+    "cd": {"N": 10},
+    "unkd": {"pairs": 2},
+    "hetcomp": {"K": 5, "p": 1, "every": 1},
+    "de": {"experts": 3},
+}
+
+
+def test_distill_all_methods_end_to_end(tmp_path, monkeypatch):
+    import json
+
+    import pandas as pd
+
+    from rcekd_tui.cli import app
+
+    monkeypatch.setenv("RCEKD_HOME", str(tmp_path / "home"))
+    preset = tmp_path / "tiny.yaml"
+    preset.write_text(yaml.safe_dump(TINY))
+    d = tmp_path / "run"
+    res = CliRunner().invoke(app, ["distill", "--preset", str(preset), "--methods", "all", "--run-dir", str(d)])
+    assert res.exit_code == 0, res.output
+    results = pd.read_csv(d / "results.csv")
+    want = {"scratch", "kd", "rcekd", "rrd", "dcd", "cd", "unkd", "hetcomp", "de"}
+    assert want <= set(results[results.model == "student"]["method"])
+    assert results["NDCG@10"].notna().all()
+    trajectory = sorted(p.name for p in (tmp_path / "home" / "teachers").glob("*/trajectory/*.pt"))
+    assert trajectory == ["epoch1.pt", "epoch2.pt", "epoch3.pt"]
+    events = [json.loads(x) for x in (d / "events.jsonl").read_text().splitlines()]
+    warnings = [e for e in events if e["type"] == "warning"]
+    best = int(results[results.model == "teacher"]["best_epoch"].iloc[0])
+    if best > 1:  # a checkpoint precedes the best epoch: the trajectory is used
+        assert not warnings
+    else:
+        assert len(warnings) == 1 and "best epoch" in warnings[0]["message"]
+    kd_losses = [e["kd_loss"] for e in events if e["type"] == "epoch" and e.get("method") in want - {"scratch"}]
+    assert kd_losses and all(math.isfinite(x) for x in kd_losses)
