@@ -22,6 +22,7 @@ from .data.sequences import SPLITS, SequenceData
 from .errors import ConfigError
 from .eval.metrics import metric_names
 from .eval.overlap import topk_overlap
+from .eval.popularity import Popularity
 from .eval.ranking import MASKING_RULE, RankingOutput, evaluate
 from .kd.contexts import KDContexts
 from .kd.registry import METHODS
@@ -165,8 +166,12 @@ class Experiment:
         rows = self.evaluate_model(teacher, "teacher", "teacher", cfg.teacher_seed, meta,
                                    reference=None, cached=cached)
         self.teacher_out = {r["split"]: r.pop("_out") for r in rows}
-        self.results.add(rows)
-        self.emit({"type": "result", "rows": rows})
+        pop_rows = self.evaluate_model(Popularity(self.p.data).to(self.p.device), "popularity",
+                                       "popularity", "", {}, reference=self.teacher_out)
+        for r in pop_rows:
+            r.pop("_out")
+        self.results.add(rows + pop_rows)
+        self.emit({"type": "result", "rows": rows + pop_rows})
         return teacher
 
     def student_phase(self, teacher) -> None:
@@ -204,6 +209,7 @@ class Experiment:
     def evaluate_model(self, model, role: str, method: str, seed: int, meta: dict[str, Any],
                        reference: dict[str, RankingOutput] | None, cached: bool = False) -> list[dict[str, Any]]:
         cfg, data = self.cfg, self.p.data
+        arch = getattr(cfg, role, None)  # None for the popularity reference
         rows = []
         for split in SPLITS:
             out = evaluate(model, data, split, cfg.eval.ks, cfg.eval.chunk, cfg.eval.mask_history,
@@ -214,8 +220,8 @@ class Experiment:
                 "model": role, "method": method, "seed": seed, "split": split, **out.metrics,
                 f"overlap@{k}": overlap, "best_epoch": meta.get("best_epoch"),
                 "epochs": meta.get("epochs"), "dataset": cfg.data.source,
-                "arch": getattr(cfg, role).arch, "dim": getattr(cfg, role).dim,
-                "loss": getattr(cfg, role).loss, "kd_positions": "" if role == "teacher" else cfg.kd_positions,
+                "arch": arch.arch if arch else role, "dim": arch.dim if arch else "",
+                "loss": arch.loss if arch else "", "kd_positions": cfg.kd_positions if role == "student" else "",
                 "protocol": cfg.data.protocol, "masking": MASKING_RULE if cfg.eval.mask_history else "none",
                 "teacher_cached": cached if role == "teacher" else "", "_out": out,
             })

@@ -34,8 +34,9 @@ def summarize(results: pd.DataFrame, split: str = "test", metrics: list[str] | N
             row[f"{m} std"] = vals.std(ddof=1) if len(vals) > 1 else 0.0
         rows.append(row)
     out = pd.DataFrame(rows)
-    if not out.empty:
-        out = pd.concat([out[out["model"] == "teacher"], out[out["model"] != "teacher"]])
+    if not out.empty:  # references first: teacher, popularity, then the students
+        order = {"teacher": 0, "popularity": 1}
+        out = out.sort_values("model", key=lambda m: m.map(lambda x: order.get(x, 2)), kind="stable")
     return out.reset_index(drop=True)
 
 

@@ -47,7 +47,7 @@ def test_distill_writes_a_complete_run_directory(preset, home):
     res = runner.invoke(app, ["distill", "--preset", preset, "--run-dir", str(d), "--seeds", "0,1"])
     assert res.exit_code == 0, res.output
     results = pd.read_csv(d / "results.csv")
-    assert set(results["method"]) == {"teacher", "scratch", "kd", "rcekd"}
+    assert set(results["method"]) == {"teacher", "popularity", "scratch", "kd", "rcekd"}
     students = results[results["model"] == "student"]
     assert len(students) == 3 * 2 * 2  # methods x seeds x splits
     assert set(results["split"]) == {"valid", "test"}
@@ -131,7 +131,7 @@ def test_user_data_file_runs(home, preset):
     f.write_text("\n".join(rows) + "\n")
     res = runner.invoke(app, ["train-teacher", "--preset", preset, "--data-file", str(f), "--run-dir", str(home / "u")])
     assert res.exit_code == 0, res.output
-    assert len(pd.read_csv(home / "u" / "results.csv")) == 2
+    assert len(pd.read_csv(home / "u" / "results.csv")) == 4  # teacher and popularity, 2 splits
 
 
 def test_data_info_and_presets(home):

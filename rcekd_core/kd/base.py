@@ -46,6 +46,29 @@ class Distiller:
         return []
 
 
+class SharedScores:
+    """The student as a Distiller sees it when the batch already holds its full scores.
+
+    With a full-softmax base loss at the same contexts, scores of any item set are a gather
+    from those scores, so the KD term adds no second matmul (and no second backward through it).
+    Anything else is passed through to the model.
+    """
+
+    def __init__(self, model, states: torch.Tensor, scores: torch.Tensor):
+        self._model, self._states, self._scores = model, states, scores
+
+    def score_items(self, states: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        if states is self._states:
+            return self._scores.gather(1, items)
+        return self._model.score_items(states, items)
+
+    def score_all(self, states: torch.Tensor) -> torch.Tensor:
+        return self._scores if states is self._states else self._model.score_all(states)
+
+    def __getattr__(self, name: str):
+        return getattr(self._model, name)
+
+
 @torch.no_grad()
 def student_top(student, contexts: KDContexts, m: int, chunk: int, device: torch.device) -> torch.Tensor:
     """The student's top-m items at every context, in rank order, chunked over contexts."""

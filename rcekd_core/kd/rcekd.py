@@ -54,6 +54,7 @@ class RCEKD(Distiller):
         self.lam = c.lam
         self.refresh_every = c.refresh_every
         self.teacher_top = self.teacher.topk(c.K)
+        self.teacher_top_scores = self.teacher.scores_of_lists([self.teacher_top])[0]
 
     def refresh(self, student) -> None:
         c = self.c
@@ -63,7 +64,8 @@ class RCEKD(Distiller):
         pool = student_top(student, self.contexts, c.M, chunk, self.device)
         qs, qt = pool[:, : c.K], self.teacher_top
         weights = sampling_weights(pool, qt, c.T, c.sampling)
-        sampled = pool.gather(1, sample_without_replacement(weights, c.L, self.gen))
+        picked = sample_without_replacement(weights, c.L, self.gen)
+        sampled = pool.gather(1, picked)
         qt_in_a = rowwise_isin(qt, sampled)
         qt_in_qs = rowwise_isin(qt, qs)
         overlap = qt_in_a.float().sum(1) / c.K
@@ -79,7 +81,13 @@ class RCEKD(Distiller):
             self.j_items = torch.cat([sampled, qt], 1)
             self.j_mask = torch.cat([torch.ones_like(sampled, dtype=torch.bool), ~qt_in_a & ~qt_in_qs], 1)
         self.qs = qs
-        t_qs, t_j = self.teacher.scores_of_lists([qs, self.j_items])
+        # the teacher is frozen: score the pool once (Q^S and A are gathers of it) and reuse
+        # the cached scores of its own top-K
+        t_pool = self.teacher.scores_of_lists([pool])[0]
+        t_qs = t_pool[:, : c.K]
+        t_a = t_pool.gather(1, picked)
+        t_qt = self.teacher_top_scores
+        t_j = torch.cat([t_qs, t_a, t_qt], 1) if c.union_ce else torch.cat([t_a, t_qt], 1)
         self.p_qs = masked_softmax(t_qs / c.tau)
         self.p_j = masked_softmax(t_j / c.tau, self.j_mask)
 
@@ -87,7 +95,7 @@ class RCEKD(Distiller):
         c = self.c
         if c.all_items:
             p_all = torch.softmax(self.teacher.score_all(ids)[:, 1:] / c.tau, dim=1)
-            logits = (states @ student.item_table()[1:].T) / c.tau
+            logits = student.score_all(states)[:, 1:] / c.tau
             return soft_ce(p_all, logits), {}
         j_mask = self.j_mask[ids]
         l2 = soft_ce(self.p_j[ids], student.score_items(states, self.j_items[ids]) / c.tau, j_mask)

@@ -44,9 +44,13 @@ class SequentialRecommender(nn.Module):
         y = targets[keep]
         table = self.item_table()
         if self.loss_type == "ce":
-            logits = h @ table[1:].T  # full softmax over all items
-            return nn.functional.cross_entropy(logits, y - 1)
+            return self.ce_from_scores(h @ table.T, y)  # full softmax over all items
         neg = torch.randint(1, self.n_items + 1, y.shape, device=y.device)
         pos_s = (h * table[y]).sum(-1)
         neg_s = (h * table[neg]).sum(-1)
         return -(nn.functional.logsigmoid(pos_s) + nn.functional.logsigmoid(-neg_s)).mean()
+
+    @staticmethod
+    def ce_from_scores(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Full-softmax CE from [N, n_items + 1] scores (column 0, padding, is left out)."""
+        return nn.functional.cross_entropy(scores[:, 1:], targets - 1)

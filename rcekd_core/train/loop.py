@@ -19,7 +19,7 @@ from ..config import EvalConfig, TrainConfig
 from ..data.sequences import SequenceData
 from ..eval.overlap import topk_overlap
 from ..eval.ranking import evaluate
-from ..kd.base import Distiller
+from ..kd.base import Distiller, SharedScores
 from ..kd.contexts import KDContexts
 from .checkpoint import save_checkpoint
 
@@ -57,6 +57,7 @@ def fit(
     params = list(model.parameters()) + (distiller.parameters() if distiller is not None else [])
     opt = torch.optim.Adam(params, lr=tcfg.lr, weight_decay=tcfg.weight_decay)
     kd_on = distiller is not None and distiller.uses_teacher
+    share_scores = kd_on and contexts.mode == "all" and model.loss_type == "ce"
     label = {"model": spec.model, "method": spec.method, "seed": spec.seed}
     select = SELECT_METRIC if 10 in ecfg.ks else f"NDCG@{ecfg.ks[0]}"
     best, best_epoch, best_valid, bad = float("-inf"), 0, {}, 0
@@ -79,15 +80,24 @@ def fit(
                 refresh_s += distiller.timed_refresh(model)
             inputs, targets = data.train_batch(users, model.max_len)
             states = model.encode(inputs.to(device))
-            base = model.base_loss(states, targets.to(device))
-            loss, parts = base, {"base_loss": base.item()}
-            if kd_on:
+            if not kd_on:
+                base = model.base_loss(states, targets.to(device))
+                loss, parts = base, {"base_loss": base.item()}
+            else:
                 ids, mask = contexts.select(users, targets)
-                per_ctx, extras = distiller.loss(ids.to(device), states[mask.to(device)], model)
+                mask, scorer = mask.to(device), model
+                kd_states = states[mask]
+                if share_scores:  # KD contexts are the base-loss positions: score them once
+                    scores = model.score_all(kd_states)
+                    base = model.ce_from_scores(scores, targets.to(device)[mask])
+                    scorer = SharedScores(model, kd_states, scores)
+                else:
+                    base = model.base_loss(states, targets.to(device))
+                per_ctx, extras = distiller.loss(ids.to(device), kd_states, scorer)
                 # mean per context x users in batch: the doc's per-batch sum when one context per user
                 kd = per_ctx.mean() * len(users)
                 loss = base + distiller.lam * kd
-                parts.update(kd_loss=kd.item(), **extras)
+                parts = {"base_loss": base.item(), "kd_loss": kd.item(), **extras}
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
