@@ -55,8 +55,8 @@ class ConsoleDisplay:
             self._stop_bar()
             for r in e["rows"]:
                 if r["split"] == "test":
-                    self.say(f"  test NDCG@10 {r['NDCG@10']:.4f}  Recall@10 {r['Recall@10']:.4f}"
-                             f"  (best epoch {r['best_epoch']})")
+                    best = f"  (best epoch {r['best_epoch']})" if r.get("best_epoch") is not None else ""
+                    self.say(f"  {r['model']} test NDCG@10 {r['NDCG@10']:.4f}  Recall@10 {r['Recall@10']:.4f}{best}")
         elif kind == "stop_requested":
             self.say("stop requested: finishing the current epoch")
         elif kind == "end":
