@@ -20,6 +20,8 @@ def tidy_results(run_dirs: Iterable[Path]) -> pd.DataFrame:
             df = pd.read_csv(d / "results.csv")
         except (FileNotFoundError, pd.errors.EmptyDataError):
             continue
+        if "seed" in df:  # reference rows (popularity) have no seed: keep seeds integers
+            df["seed"] = df["seed"].astype("Int64")
         metrics = [c for c in df.columns if "@" in c]
         long = df.melt(id_vars=[c for c in ID_COLUMNS if c in df], value_vars=metrics,
                        var_name="metric", value_name="value")

@@ -105,7 +105,8 @@ class RunState:
             self.fits_done += 1
             for r in rows:
                 if r.get("split") == "test":
-                    self._say(f"result {r.get('method')} seed {r.get('seed')}: test "
+                    seed = "" if r.get("seed") in ("", None) else f" seed {r.get('seed')}"
+                    self._say(f"result {r.get('method')}{seed}: test "
                               f"NDCG@10 {_f(r.get('NDCG@10'))} Recall@10 {_f(r.get('Recall@10'))}")
         elif kind == "stop_requested":
             self.stop_requested = True

@@ -24,7 +24,7 @@ GROUPS: dict[str, list[Field]] = {
                Field("rcekd.T", "T"), Field("rcekd.beta", "beta"), Field("rcekd.lam", "lam"),
                Field("rcekd.tau", "tau")],
     "KD": [Field("kd.lam", "lam"), Field("kd.K", "K")],
-    "Run": [Field("seeds", "seeds"), Field("kd_positions", "KD at (all|last)"),
+    "Run": [Field("seeds", "seeds"), Field("kd_positions", "KD at"),
             Field("student_train.patience", "patience")],
 }
 FIELDS = [f for fields in GROUPS.values() for f in fields]

@@ -51,8 +51,9 @@ class SetupScreen(Screen):
                 yield Label("data file", classes="group")
                 yield Input(placeholder="CSV/TSV path (dataset 'file')", id="data-file", compact=True)
             yield Static("", id="data-stats")
-            with Horizontal(id="methods", classes="setup-line"):
+            with Horizontal(classes="setup-line"):
                 yield Label("methods", classes="group")
+                yield Grid(id="methods")
             for group, fields in GROUPS.items():
                 with Horizontal(classes="setup-line"):
                     yield Label(group, classes="group")
