@@ -16,8 +16,8 @@ def paired_t_pvalue(a: list[float], b: list[float]) -> float:
     from scipy import stats
 
     diff = [x - y for x, y in zip(a, b)]
-    if all(d == diff[0] for d in diff):
-        return 0.0 if diff[0] != 0 else 1.0
+    if max(diff) - min(diff) <= 1e-12:  # no spread: the t statistic is infinite (or 0/0)
+        return 0.0 if abs(diff[0]) > 1e-12 else 1.0
     return float(stats.ttest_rel(a, b).pvalue)
 
 
