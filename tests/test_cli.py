@@ -125,6 +125,13 @@ def test_bad_data_files(content, needle, home):
     assert not d.exists()
 
 
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a GPU is present")
+def test_asking_for_cuda_without_a_gpu_is_a_clear_error(home):
+    res = runner.invoke(app, ["train-teacher", "--device", "cuda", "--run-dir", str(home / "g")])
+    assert res.exit_code == 2 and "no CUDA GPU" in res.output
+    assert not (home / "g").exists()
+
+
 def test_user_data_file_runs(home, preset):
     rows = ["user,item,timestamp"] + [f"{u},{(u * 7 + t) % 30 + 1},{t}" for u in range(40) for t in range(8)]
     f = home / "mine.csv"
