@@ -17,6 +17,7 @@ from rcekd_core.kd.ce import CEKD
 from rcekd_core.kd.contexts import KDContexts
 from rcekd_core.kd.registry import METHODS
 from rcekd_core.models.base import SequentialRecommender
+from tests.core.fakes import FakeStudent, FakeTeacherView
 
 N_CTX, N_ITEMS, D = 7, 40, 8
 
@@ -36,33 +37,6 @@ def ref_ce(items, t_row, s_row, tau):
 def ref_topk(row, k):
     cand = sorted(((row[i], i) for i in range(1, len(row))), key=lambda x: -x[0])
     return [i for _, i in cand[:k]]
-
-
-class FakeTeacherView:
-    def __init__(self, scores):
-        self.S = scores
-
-    def scores(self, ids, items):
-        return self.S[ids.unsqueeze(1), items]
-
-    def score_all(self, ids):
-        s = self.S[ids].clone()
-        s[:, 0] = float("-inf")
-        return s
-
-    def topk(self, k):
-        return self.score_all(torch.arange(self.S.size(0))).topk(k, dim=1).indices
-
-
-class FakeStudent:
-    def __init__(self, table):
-        self.table = table
-
-    def item_table(self):
-        return self.table
-
-    def score_items(self, states, items):
-        return torch.einsum("nd,nkd->nk", states, self.table[items])
 
 
 def make(seed):

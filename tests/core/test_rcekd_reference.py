@@ -24,6 +24,7 @@ from rcekd_core.kd.contexts import KDContexts
 from rcekd_core.kd.rcekd import RCEKD, reverse_cumsum, sampling_weights
 from rcekd_core.kd.teacher_view import TeacherView
 from rcekd_core.models.sasrec import SASRec
+from tests.core.fakes import FakeStudent, FakeTeacherView
 
 N_CTX, N_ITEMS, K, M, L, D = 7, 40, 5, 12, 6, 8
 CLAMP = 50
@@ -101,46 +102,6 @@ def ref_context(pool, qt, sampled, t_row, s_row, c) -> dict:
 
 
 # ----------------------------------------------------------------------------- fakes
-
-
-class FakeTeacherView:
-    """A frozen teacher as a fixed [n_ctx, n_items + 1] score matrix (column 0 = padding)."""
-
-    def __init__(self, scores: torch.Tensor):
-        self.S = scores
-
-    def scores(self, ids, items):
-        return self.S[ids.unsqueeze(1), items]
-
-    def score_all(self, ids):
-        s = self.S[ids].clone()
-        s[:, 0] = float("-inf")
-        return s
-
-    def topk(self, k):
-        return self.score_all(torch.arange(self.S.size(0))).topk(k, dim=1).indices
-
-    def scores_of_lists(self, lists):
-        ids = torch.arange(self.S.size(0))
-        return [self.scores(ids, x) for x in lists]
-
-
-class FakeStudent:
-    """Dot-product scorer with an item table; the loss only needs these two methods."""
-
-    def __init__(self, table: torch.Tensor):
-        self.table = table
-
-    def item_table(self):
-        return self.table
-
-    def score_items(self, states, items):
-        return torch.einsum("nd,nkd->nk", states, self.table[items])
-
-    def score_all(self, states):
-        s = states @ self.table.T
-        s[:, 0] = float("-inf")
-        return s
 
 
 def make_cfg(chunk: int = 3, **rc) -> ExperimentConfig:
