@@ -101,7 +101,6 @@ def ref_context(pool, qt, sampled, t_row, s_row, c) -> dict:
     }
 
 
-# ----------------------------------------------------------------------------- fakes
 
 
 def make_cfg(chunk: int = 3, **rc) -> ExperimentConfig:
