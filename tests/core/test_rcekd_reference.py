@@ -101,8 +101,6 @@ def ref_context(pool, qt, sampled, t_row, s_row, c) -> dict:
     }
 
 
-
-
 def make_cfg(chunk: int = 3, **rc) -> ExperimentConfig:
     cfg = ExperimentConfig()
     cfg.eval.chunk = chunk  # default: several chunks over 7 contexts
