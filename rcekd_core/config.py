@@ -13,11 +13,11 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
-from .settings import (  # re-exported: the dataclasses are part of this module's interface
+from .settings import (  # noqa: F401  re-exported: the dataclasses are part of this interface
     CDConfig, DataConfig, DCDConfig, DEConfig, EvalConfig, ExperimentConfig, HetCompConfig,
     KDConfig, ModelConfig, RCEKDConfig, RRDConfig, TrainConfig, UnKDConfig,
 )
-from .validation import check_sizes, validate
+from .validation import check_sizes, validate  # noqa: F401  (check_sizes re-exported)
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "presets"
 

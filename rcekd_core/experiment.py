@@ -31,7 +31,7 @@ from .models.registry import build_model
 from .runs.events import EventWriter
 from .runs.store import MetricsCsv, ResultsCsv, RunDir
 from .train.checkpoint import load_checkpoint, save_checkpoint
-from .train.loop import FitResult, FitSpec, fit
+from .train.loop import FitSpec, fit
 from .train.teacher import TeacherCache
 
 Sink = Callable[[dict[str, Any]], None]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from rich.console import Console
@@ -92,6 +91,3 @@ class ConsoleDisplay:
             self.progress.stop()
             self.progress = None
 
-
-def stdout_is_terminal() -> bool:
-    return sys.stdout.isatty()

@@ -38,7 +38,7 @@ def generate(cfg: DataConfig, seed: int = 20250925) -> pd.DataFrame:
         from ..errors import ConfigError
 
         raise ConfigError(
-            f"demo needs at least 2 items per cluster; raise data.n_items or lower data.n_clusters"
+            "demo needs at least 2 items per cluster; raise data.n_items or lower data.n_clusters"
         )
 
     # item i sits at slot i % size of cluster i // size (leftover items are pure noise items)

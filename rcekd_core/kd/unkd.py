@@ -57,7 +57,6 @@ class UnKD(Distiller):
         self.members = [torch.nonzero(self.group == g).flatten() for g in range(c.groups)]
 
     def refresh(self, student) -> None:
-        c = self.c
         n = self.teacher.states.size(0)
         his, los, oks = [], [], []
         for ids in torch.arange(n, device=self.device).split(self.cfg.eval.chunk):

@@ -50,9 +50,6 @@ class RunDir:
     def write_config(self, config: dict[str, Any]) -> None:
         atomic_write(self.config, yaml.safe_dump(config, sort_keys=False))
 
-    def read_config(self) -> dict[str, Any]:
-        return yaml.safe_load(self.config.read_text()) if self.config.exists() else {}
-
     def request_stop(self) -> None:
         self.stop_file.touch()
 
