@@ -16,7 +16,7 @@ import time
 import torch
 
 from rcekd_core.config import load_config
-from rcekd_core.experiment import prepare
+from rcekd_core.experiment import kd_positions, prepare
 from rcekd_core.kd.contexts import KDContexts
 from rcekd_core.kd.registry import METHODS
 from rcekd_core.kd.teacher_view import TeacherView
@@ -39,18 +39,18 @@ def main() -> None:
         prep = prepare(cfg)
         data, device = prep.data, prep.device
         torch.manual_seed(0)
-        teacher = build_model(cfg.teacher, data.n_items).to(device)
-        contexts = KDContexts(data, positions, cfg.student.max_len)
+        teacher = build_model(cfg.teacher, data.n_items, data).to(device)
+        contexts = KDContexts(data, kd_positions(cfg), cfg.student.max_len)
         t0 = time.perf_counter()
         view = TeacherView(teacher, contexts, cfg.eval.chunk, device)
         once = time.perf_counter() - t0
-        print(f"\n{args.preset} on {device} ({torch.get_num_threads()} threads), kd_positions={positions}: "
+        print(f"\n{args.preset} on {device} ({torch.get_num_threads()} threads), kd_positions={kd_positions(cfg)}: "
               f"{data.n_users} users, {data.n_items} items, {contexts.n} KD contexts; "
               f"teacher computed once in {once:.2f}s")
         base = None
         for method in args.methods.split(","):
             torch.manual_seed(0)
-            student = build_model(cfg.student, data.n_items).to(device)
+            student = build_model(cfg.student, data.n_items, data).to(device)
             distiller = METHODS[method](cfg, view, contexts, device, 0)
             res = fit(student, data, cfg.student_train, cfg.eval, FitSpec("student", method, 0),
                       device=device, sink=lambda e: None, distiller=distiller, contexts=contexts)

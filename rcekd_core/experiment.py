@@ -27,7 +27,7 @@ from .eval.ranking import MASKING_RULE, RankingOutput, evaluate
 from .kd.contexts import KDContexts
 from .kd.registry import METHODS
 from .kd.teacher_view import TeacherView
-from .models.registry import build_model
+from .models.registry import build_model, is_general
 from .runs.events import EventWriter
 from .runs.store import MetricsCsv, ResultsCsv, RunDir
 from .train.checkpoint import load_checkpoint, save_checkpoint
@@ -45,6 +45,11 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def kd_positions(cfg: ExperimentConfig) -> str:
+    """Where students are distilled: general models have one state per user."""
+    return "user" if is_general(cfg.student.arch) else cfg.kd_positions
+
+
 @dataclass
 class Prepared:
     """What is known before anything is written: config, device and data."""
@@ -57,15 +62,16 @@ class Prepared:
 
 def prepare(cfg: ExperimentConfig, say: Callable[[str], None] = lambda s: None) -> Prepared:
     device = resolve_device(cfg.device)
-    if cfg.kd_positions == "all" and cfg.teacher.max_len < cfg.student.max_len:
+    general = is_general(cfg.student.arch)
+    if not general and cfg.kd_positions == "all" and cfg.teacher.max_len < cfg.student.max_len:
         raise ConfigError(
             f"kd_positions=all needs teacher.max_len ({cfg.teacher.max_len}) ≥ student.max_len "
             f"({cfg.student.max_len}); raise the teacher's or use --set kd_positions=last"
         )
     inter = load_interactions(cfg.data, progress=say)
-    data = SequenceData.from_interactions(inter)
+    data = SequenceData.from_interactions(inter, cfg.data.protocol)
     if data.n_users == 0:
-        raise ConfigError("no user has the 3 interactions leave-one-out needs; use a larger dataset")
+        raise ConfigError("no user has the 3 interactions a train/validation/test split needs; use a larger dataset")
     check_sizes(cfg, data.n_items)
     stats = {**inter.stats(), "users_after_split": data.n_users, "dropped_users": data.dropped_users}
     return Prepared(cfg, device, data, stats)
@@ -139,7 +145,7 @@ class Experiment:
     def teacher_phase(self, cache: TeacherCache):
         cfg, data, device = self.cfg, self.p.data, self.p.device
         torch.manual_seed(cfg.teacher_seed)
-        teacher = build_model(cfg.teacher, data.n_items).to(device)
+        teacher = build_model(cfg.teacher, data.n_items, data).to(device)
         cached = cache.exists()
         self.emit({"type": "phase", "phase": "teacher", "cached": cached, "key": cache.key})
         if cached:
@@ -176,7 +182,7 @@ class Experiment:
 
     def student_phase(self, teacher) -> None:
         cfg, data, device = self.cfg, self.p.data, self.p.device
-        contexts = KDContexts(data, cfg.kd_positions, cfg.student.max_len)
+        contexts = KDContexts(data, kd_positions(cfg), cfg.student.max_len)
         view = None
         if any(METHODS[m].uses_teacher for m in cfg.methods):
             t0 = time.perf_counter()
@@ -189,7 +195,7 @@ class Experiment:
                     return
                 self.emit({"type": "phase", "phase": "student", "method": method, "seed": seed})
                 torch.manual_seed(seed)
-                student = build_model(cfg.student, data.n_items).to(device)
+                student = build_model(cfg.student, data.n_items, data).to(device)
                 distiller = METHODS[method](cfg, view, contexts, device, seed)
                 for note in getattr(distiller, "notes", []):
                     self.emit(note)
@@ -221,7 +227,7 @@ class Experiment:
                 f"overlap@{k}": overlap, "best_epoch": meta.get("best_epoch"),
                 "epochs": meta.get("epochs"), "dataset": cfg.data.source,
                 "arch": arch.arch if arch else role, "dim": arch.dim if arch else "",
-                "loss": arch.loss if arch else "", "kd_positions": cfg.kd_positions if role == "student" else "",
+                "loss": arch.loss if arch else "", "kd_positions": kd_positions(cfg) if role == "student" else "",
                 "protocol": cfg.data.protocol, "masking": MASKING_RULE if cfg.eval.mask_history else "none",
                 "teacher_cached": cached if role == "teacher" else "", "_out": out,
             })

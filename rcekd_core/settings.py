@@ -16,7 +16,8 @@ class DataConfig:
     time_col: str = "timestamp"
     header: bool = True
     kcore: int = 0  # iterative k-core on users and items; 0 keeps everything
-    protocol: str = "loo"  # leave-one-out split (last test, second-to-last validation)
+    protocol: str = "loo"  # loo: last item test, second-to-last validation (sequential models);
+    # ratio: per-user chronological 80/10/10 (general models mf, lightgcn; the paper's protocol)
     # demo generator
     n_users: int = 1500
     n_items: int = 600
@@ -29,11 +30,12 @@ class DataConfig:
 class ModelConfig:
     arch: str = "sasrec"
     dim: int = 64
-    blocks: int = 2
+    blocks: int = 2  # lightgcn: propagation layers
     heads: int = 1
     max_len: int = 50
     dropout: float = 0.2
-    loss: str = "ce"  # ce: full softmax over all items; bce: one sampled negative; ssm: hstu only
+    loss: str = "ce"  # ce: full softmax over all items; bce: one sampled negative; ssm: hstu only;
+    # bpr: one uniform negative per positive pair (mf, lightgcn)
     negatives: int = 128  # hstu, loss ssm: uniform negatives per batch of the sampled softmax
     temperature: float = 0.05  # hstu: scores are cosine / temperature
 

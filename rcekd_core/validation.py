@@ -14,7 +14,7 @@ def _positive(value: float, key: str, allow_zero: bool = False) -> None:
 def validate(cfg: ExperimentConfig) -> None:
     """Reject impossible settings before any work starts."""
     from .kd.registry import method_names  # late: kd imports config types
-    from .models.registry import model_names
+    from .models.registry import is_general, model_names
 
     for role in ("teacher", "student"):
         m: ModelConfig = getattr(cfg, role)
@@ -26,7 +26,10 @@ def validate(cfg: ExperimentConfig) -> None:
             raise ConfigError(f"{role}.dim ({m.dim}) must be divisible by {role}.heads ({m.heads})")
         if not 0 <= m.dropout < 1:
             raise ConfigError(f"'{role}.dropout' must be in [0, 1); got {m.dropout}")
-        if m.loss not in ("ce", "bce", "ssm"):
+        if is_general(m.arch):
+            if m.loss not in ("bpr", "ce"):
+                raise ConfigError(f"unknown {role}.loss '{m.loss}' for {m.arch}; choose bpr or ce")
+        elif m.loss not in ("ce", "bce", "ssm"):
             raise ConfigError(f"unknown {role}.loss '{m.loss}'; choose ce, bce or ssm (hstu only)")
         if m.loss == "ssm" and m.arch != "hstu":
             raise ConfigError(f"{role}.loss ssm (sampled softmax) is for arch hstu; use ce or bce")
@@ -58,8 +61,17 @@ def validate(cfg: ExperimentConfig) -> None:
         raise ConfigError(f"unknown kd_positions '{cfg.kd_positions}'; choose last or all")
     if cfg.device not in ("auto", "cpu", "cuda"):
         raise ConfigError(f"unknown device '{cfg.device}'; choose auto, cpu or cuda")
-    if cfg.data.protocol != "loo":
-        raise ConfigError(f"unknown data.protocol '{cfg.data.protocol}'; choose loo")
+    if cfg.data.protocol not in ("loo", "ratio"):
+        raise ConfigError(f"unknown data.protocol '{cfg.data.protocol}'; choose loo or ratio")
+    general = [is_general(cfg.teacher.arch), is_general(cfg.student.arch)]
+    if general[0] != general[1]:
+        raise ConfigError(f"teacher {cfg.teacher.arch} and student {cfg.student.arch} must both be sequential "
+                          "(sasrec, gru4rec, hstu) or both general (mf, lightgcn): their states differ")
+    want = "ratio" if general[0] else "loo"
+    if cfg.data.protocol != want:
+        kind = "general" if general[0] else "sequential"
+        raise ConfigError(f"{kind} models ({cfg.teacher.arch} → {cfg.student.arch}) use data.protocol {want}; "
+                          f"got {cfg.data.protocol}: add --set data.protocol={want}")
     if cfg.data.kcore < 0:
         raise ConfigError(f"'data.kcore' must be ≥ 0; got {cfg.data.kcore}")
     kd = cfg.kd

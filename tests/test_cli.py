@@ -112,7 +112,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(args, needle, home):
     ("", "empty"),
     ("a,b,c\n1,2,3\n", "column"),
     ("user,item,timestamp\n1,2,yesterday\n", "timestamp"),
-    ("user,item,timestamp\n1,2,3\n", "leave-one-out"),
+    ("user,item,timestamp\n1,2,3\n", "3 interactions"),
 ])
 def test_bad_data_files(content, needle, home):
     f = home / "mine.csv"

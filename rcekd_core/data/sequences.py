@@ -1,9 +1,12 @@
-"""SequenceData: per-user chronological sequences as flat tensors, with the leave-one-out split.
+"""SequenceData: per-user chronological sequences as flat tensors, split per user in time order.
 
-Split: the last item of each user is the test target, the second-to-last the validation
-target, the rest is training. Validation context = the training sequence; test context =
-the training sequence plus the validation item. Windows are the last `max_len` items,
-left-padded with 0, gathered by index arithmetic (no loop over users).
+Protocol `loo` (sequential models): the last item of each user is the test target, the
+second-to-last the validation target, the rest is training. Protocol `ratio` (general
+models, the paper's): the first 80 % of each user's items train, the next 10 % validate,
+the last 10 % test (each split ≥ 1 item: round half up, at least one).
+Every split is a contiguous run of the sequence, so one rule serves both: the context of a
+split is everything before it (validation: the training items; test: training + validation).
+Windows are the last `max_len` items, left-padded with 0, gathered by index arithmetic.
 """
 
 from __future__ import annotations
@@ -16,6 +19,18 @@ import torch
 from .interactions import Interactions
 
 SPLITS = ("valid", "test")
+PROTOCOLS = ("loo", "ratio")
+RATIO = (0.8, 0.1, 0.1)  # train / valid / test shares of the protocol `ratio`
+
+
+def split_sizes(lengths: torch.Tensor, protocol: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-user (validation, test) item counts; the rest of each sequence trains."""
+    if protocol == "loo":
+        one = torch.ones_like(lengths)
+        return one, one
+    n_valid = torch.floor(lengths * RATIO[1] + 0.5).long().clamp(min=1)
+    n_test = torch.floor(lengths * RATIO[2] + 0.5).long().clamp(min=1)
+    return n_valid, n_test
 
 
 @dataclass
@@ -25,9 +40,13 @@ class SequenceData:
     items: torch.Tensor  # [n_interactions] int64, grouped by user, chronological
     offsets: torch.Tensor  # [n_users + 1] int64
     dropped_users: int = 0  # users with < 3 interactions (cannot be split)
+    protocol: str = "loo"
+
+    def __post_init__(self) -> None:
+        self.n_valid, self.n_test = split_sizes(self.lengths, self.protocol)
 
     @classmethod
-    def from_interactions(cls, inter: Interactions) -> "SequenceData":
+    def from_interactions(cls, inter: Interactions, protocol: str = "loo") -> "SequenceData":
         lengths = inter.lengths()
         keep_user = lengths >= 3
         dropped = int((~keep_user).sum())
@@ -43,6 +62,7 @@ class SequenceData:
             items=torch.as_tensor(inter.item[mask], dtype=torch.long),
             offsets=torch.as_tensor(offsets, dtype=torch.long),
             dropped_users=dropped,
+            protocol=protocol,
         )
 
     @property
@@ -51,12 +71,16 @@ class SequenceData:
 
     @property
     def train_lengths(self) -> torch.Tensor:
-        return self.lengths - 2
+        return self.lengths - self.n_valid - self.n_test
+
+    @property
+    def multi_target(self) -> bool:
+        return self.protocol != "loo"
 
     def context_end(self, split: str, users: torch.Tensor) -> torch.Tensor:
         """Number of leading items of each user's sequence that form the context of `split`."""
-        extra = {"train": 0, "valid": 0, "test": 1}[split]
-        return self.train_lengths[users] + extra
+        end = self.train_lengths[users]
+        return end + self.n_valid[users] if split == "test" else end
 
     def window(self, users: torch.Tensor, end: torch.Tensor, length: int) -> torch.Tensor:
         """Last `length` items before position `end` of each user's sequence, left-padded with 0."""
@@ -85,8 +109,26 @@ class SequenceData:
         end = self.context_end(split, users)
         return self.window(users, end, int(end.max()))
 
+    def train_items(self, users: torch.Tensor) -> torch.Tensor:
+        """[B, longest] every training item of each user (left-padded with 0): a general model's batch."""
+        end = self.train_lengths[users]
+        return self.window(users, end, int(end.max()) if len(end) else 0)
+
+    def train_item_counts(self) -> torch.Tensor:
+        """[n_items + 1] training interactions per item (validation and test items never count)."""
+        users = torch.repeat_interleave(torch.arange(self.n_users), self.lengths)
+        pos = torch.arange(self.items.numel()) - self.offsets[users]
+        return torch.bincount(self.items[pos < self.train_lengths[users]], minlength=self.n_items + 1)
+
     def targets(self, split: str, users: torch.Tensor | None = None) -> torch.Tensor:
+        """`loo`: [B] the one target; `ratio`: [B, longest] the split's items, right-padded with 0."""
         if users is None:
             users = torch.arange(self.n_users)
-        pos = self.offsets[users] + self.context_end(split, users)
-        return self.items[pos]
+        start = self.offsets[users] + self.context_end(split, users)
+        if not self.multi_target:
+            return self.items[start]
+        count = (self.n_valid if split == "valid" else self.n_test)[users]
+        col = torch.arange(int(count.max()) if len(count) else 0)
+        inside = col < count.unsqueeze(1)
+        idx = torch.where(inside, start.unsqueeze(1) + col, torch.zeros((), dtype=torch.long))
+        return torch.where(inside, self.items[idx], torch.zeros((), dtype=torch.long))

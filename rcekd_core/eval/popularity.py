@@ -16,10 +16,7 @@ from .ranking import evaluate
 
 def popularity_scores(data: SequenceData) -> torch.Tensor:
     """[n_items + 1] training counts as float scores; column 0 (padding) is -inf."""
-    users = torch.repeat_interleave(torch.arange(data.n_users), data.lengths)
-    pos = torch.arange(data.items.numel()) - data.offsets[users]
-    train = data.items[pos < data.train_lengths[users]]
-    scores = torch.bincount(train, minlength=data.n_items + 1).double()
+    scores = data.train_item_counts().double()
     scores[0] = float("-inf")
     return scores
 
@@ -36,6 +33,9 @@ class Popularity(SequentialRecommender):
 
     def encode(self, seqs: torch.Tensor) -> torch.Tensor:
         return seqs.new_zeros(*seqs.shape, 1, dtype=self.scores.dtype)
+
+    def split_states(self, data, split: str, users: torch.Tensor, device: torch.device) -> torch.Tensor:
+        return torch.zeros(len(users), 1, dtype=self.scores.dtype, device=device)
 
     def score_all(self, states: torch.Tensor) -> torch.Tensor:
         return self.scores.expand(states.size(0), -1).clone()

@@ -1,8 +1,10 @@
-"""Full-ranking evaluation over all items, chunked over contexts (memory O(chunk x items)).
+"""Full-ranking evaluation over all items, chunked over users (memory O(chunk x items)).
 
-Masking rule (the same for every model): items the user interacted with before the target
-(the whole history, not only the model's window) are set to -inf. Ties are pessimistic: the
-rank of the target counts every other item scoring >= the target.
+Masking rule (the same for every model): items the user interacted with before the split
+(the whole history, not only the model's window; under `ratio` the training items for
+validation, training + validation items for test) are set to -inf. Ties are pessimistic: a
+target's rank counts every other item scoring >= it. `loo` has one target per user; `ratio`
+several (metrics_from_target_ranks).
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from dataclasses import dataclass
 import torch
 
 from ..data.sequences import SequenceData
-from ..models.base import SequentialRecommender
-from .metrics import metrics_from_ranks
+from ..models.base import Recommender
+from .metrics import metrics_from_ranks, metrics_from_target_ranks
 
 MASKING_RULE = "history"  # written into every result row
 
@@ -26,11 +28,10 @@ class RankingOutput:
 
 
 def masked_scores(
-    model: SequentialRecommender, data: SequenceData, split: str, users: torch.Tensor,
+    model: Recommender, data: SequenceData, split: str, users: torch.Tensor,
     mask_history: bool, device: torch.device,
 ) -> torch.Tensor:
-    ctx = data.contexts(split, users, model.max_len).to(device)
-    scores = model.score_all(model.encode_last(ctx))
+    scores = model.score_all(model.split_states(data, split, users, device))
     if mask_history:
         hist = data.history(split, users).to(device)
         scores.scatter_(1, hist, float("-inf"))  # column 0 (padding) is -inf already
@@ -42,9 +43,19 @@ def user_chunks(n_users: int, chunk: int) -> Iterator[torch.Tensor]:
         yield torch.arange(start, min(start + chunk, n_users))
 
 
+def target_ranks(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """0-based pessimistic rank of each target: [B, n] scores, [B, T] targets (0 pads) -> [B, T].
+
+    One sort per row and a searchsorted: rank = #items scoring >= the target, minus itself.
+    """
+    asc = scores.sort(dim=1).values
+    t_score = scores.gather(1, targets).contiguous()
+    return scores.size(1) - torch.searchsorted(asc, t_score) - 1
+
+
 @torch.no_grad()
 def evaluate(
-    model: SequentialRecommender, data: SequenceData, split: str, ks: list[int],
+    model: Recommender, data: SequenceData, split: str, ks: list[int],
     chunk: int = 1024, mask_history: bool = True, topk: int = 10,
     device: torch.device | None = None,
 ) -> RankingOutput:
@@ -52,11 +63,22 @@ def evaluate(
     was_training = model.training
     model.eval()
     ranks, tops = [], []
+    width = 1
     for users in user_chunks(data.n_users, chunk):
         scores = masked_scores(model, data, split, users, mask_history, device)
         target = data.targets(split, users).to(device)
-        t_score = scores.gather(1, target.unsqueeze(1))
-        ranks.append(((scores >= t_score).sum(1) - 1).cpu())
+        if data.multi_target:
+            r = target_ranks(scores, target).masked_fill(target == 0, -1).cpu()  # -1: padding
+            width = max(width, r.size(1))
+            ranks.append(r)
+        else:
+            t_score = scores.gather(1, target.unsqueeze(1))
+            ranks.append(((scores >= t_score).sum(1) - 1).cpu())
         tops.append(scores.topk(topk, dim=1).indices.cpu())
     model.train(was_training)
-    return RankingOutput(metrics_from_ranks(torch.cat(ranks), ks), torch.cat(tops))
+    if data.multi_target:
+        padded = torch.cat([torch.nn.functional.pad(r, (0, width - r.size(1)), value=-1) for r in ranks])
+        metrics = metrics_from_target_ranks(padded, ks)
+    else:
+        metrics = metrics_from_ranks(torch.cat(ranks), ks)
+    return RankingOutput(metrics, torch.cat(tops))

@@ -1,8 +1,10 @@
-"""Which model states are distilled: `last` (the validation context, as the authors) or `all`.
+"""Which model states are distilled: `last` (the validation context, as the authors), `all`, `user`.
 
 `last`: one context per user, the state after the whole training sequence.
 `all`: one context per training prefix inside the student's window whose next item is a
 training item; the validation context is left out so validation stays held-out.
+`user` (general models): one context per user, the user's own state; its history is every
+training item, its "next item" the most recent training item (HetComp's and DE's positive).
 Contexts get dense ids so per-context tensors (teacher lists, student top-M) are flat arrays.
 """
 
@@ -20,15 +22,17 @@ class KDContexts:
         self.data = data
         self.mode = mode
         self.max_len = max_len
-        if mode == "last":
+        if mode in ("last", "user"):
             self.n = data.n_users
         else:
             self.n_pos = (data.train_lengths - 1).clamp(min=0, max=max_len - 1)
             self.start = torch.cumsum(self.n_pos, 0) - self.n_pos
             self.n = int(self.n_pos.sum())
 
-    def select(self, users: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """For a training batch: (context ids [N], mask [B, L] of the states they use)."""
+    def select(self, users: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """For a training batch: (context ids [N], mask [B, L] of the states they use; None: all [B])."""
+        if self.mode == "user":
+            return users, None
         if self.mode == "last":
             mask = torch.zeros_like(targets, dtype=torch.bool)
             mask[:, -1] = True
@@ -48,7 +52,7 @@ class KDContexts:
         """
         if not hasattr(self, "_prefix"):
             d = self.data
-            if self.mode == "last":
+            if self.mode in ("last", "user"):
                 users = torch.arange(d.n_users)
                 ends = d.train_lengths.clone()
             else:
@@ -59,8 +63,10 @@ class KDContexts:
         return self._prefix
 
     def next_items(self) -> torch.Tensor:
-        """[n] the item that follows each context (the validation item for `last`)."""
+        """[n] the item that follows each context (the validation item for `last`; see `user` above)."""
         users, ends = self.prefix()
+        if self.mode == "user":
+            ends = ends - 1
         return self.data.items[self.data.offsets[users] + ends]
 
     def history(self, ids: torch.Tensor) -> torch.Tensor:
@@ -75,6 +81,9 @@ class KDContexts:
         per = max(1, chunk // self.max_len) if self.mode == "all" else chunk
         for s in range(0, self.data.n_users, per):
             users = torch.arange(s, min(s + per, self.data.n_users))
+            if self.mode == "user":
+                yield users, users, None
+                continue
             _, targets = self.data.train_batch(users, self.max_len)
             ids, mask = self.select(users, targets)
             yield users, ids, mask
@@ -89,6 +98,9 @@ def context_states(model, contexts: KDContexts, chunk: int, device: torch.device
     was = model.training
     model.eval()
     for users, ids, mask in contexts.chunks(chunk):
+        if contexts.mode == "user":
+            yield ids, model.encode(users.to(device))
+            continue
         window = max(model.max_len, contexts.max_len)
         inputs = contexts.data.window(users, contexts.data.context_end("train", users), window)
         if model.max_len < window:

@@ -96,7 +96,8 @@ class HetComp(Distiller):
                                "hetcomp distils the final teacher only (lower hetcomp.every to save more often)"})
         views = []
         for e in chosen:
-            model = build_model(self.cfg.teacher, self.contexts.data.n_items).to(self.device)
+            data = self.contexts.data
+            model = build_model(self.cfg.teacher, data.n_items, data).to(self.device)
             state, _ = load_checkpoint(files[e], map_location=self.device)
             model.load_state_dict(state)
             views.append(TeacherView(model, self.contexts, self.cfg.eval.chunk, self.device))

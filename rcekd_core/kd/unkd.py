@@ -24,14 +24,6 @@ from .common import gumbel_topk
 from .contexts import mask_history_
 
 
-def training_popularity(data) -> torch.Tensor:
-    """[n_items + 1] training interactions per item (positions before each user's last two)."""
-    users = torch.repeat_interleave(torch.arange(data.n_users), data.lengths)
-    pos_in_user = torch.arange(data.items.numel()) - data.offsets[users]
-    train = pos_in_user < data.train_lengths[users]
-    return torch.bincount(data.items[train], minlength=data.n_items + 1)
-
-
 def popularity_groups(pop: torch.Tensor, groups: int) -> torch.Tensor:
     """[n_items + 1] group id per item (0 = most popular); item 0 (padding) gets -1."""
     n = pop.numel() - 1
@@ -53,7 +45,7 @@ class UnKD(Distiller):
         c = self.c = self.cfg.unkd
         self.lam = c.lam
         data = self.contexts.data
-        self.group = popularity_groups(training_popularity(data), c.groups).to(self.device)
+        self.group = popularity_groups(data.train_item_counts(), c.groups).to(self.device)
         self.members = [torch.nonzero(self.group == g).flatten() for g in range(c.groups)]
 
     def refresh(self, student) -> None:

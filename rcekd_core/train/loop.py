@@ -78,15 +78,15 @@ def fit(
         for b, users in enumerate(perm.split(tcfg.batch_size)):
             if kd_on and distiller.refresh_every and b and b % distiller.refresh_every == 0:
                 refresh_s += distiller.timed_refresh(model)
-            inputs, targets = data.train_batch(users, model.max_len)
+            inputs, targets = model.batch(data, users)
             states = model.encode(inputs.to(device))
             if not kd_on:
                 base = model.base_loss(states, targets.to(device))
                 loss, parts = base, {"base_loss": base.item()}
             else:
                 ids, mask = contexts.select(users, targets)
-                mask, scorer = mask.to(device), model
-                kd_states = states[mask]
+                scorer, mask = model, None if mask is None else mask.to(device)
+                kd_states = states if mask is None else states[mask]
                 if share_scores:  # KD contexts are the base-loss positions: score them once
                     scores = model.score_all(kd_states)
                     base = model.ce_from_scores(scores, targets.to(device)[mask])
