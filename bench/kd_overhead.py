@@ -30,7 +30,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--positions", default="last,all")
-    ap.add_argument("--methods", default="scratch,kd,rcekd")
+    ap.add_argument("--methods", default="scratch,kd,rcekd", help="comma list, or all (scratch first)")
     args = ap.parse_args()
 
     for positions in args.positions.split(","):
@@ -48,7 +48,8 @@ def main() -> None:
               f"{data.n_users} users, {data.n_items} items, {contexts.n} KD contexts; "
               f"teacher computed once in {once:.2f}s")
         base = None
-        for method in args.methods.split(","):
+        methods = list(METHODS) if args.methods == "all" else args.methods.split(",")
+        for method in methods:
             torch.manual_seed(0)
             student = build_model(cfg.student, data.n_items, data).to(device)
             distiller = METHODS[method](cfg, view, contexts, device, 0)
