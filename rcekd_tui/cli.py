@@ -228,8 +228,11 @@ def presets_list() -> None:
     for name in list_presets():
         d = load_preset_dict(name)
         t, s = d.get("teacher", {}), d.get("student", {})
-        size = lambda m: f"{m.get('arch', 'sasrec')} d={m.get('dim')} blocks={m.get('blocks')} len={m.get('max_len')}"
-        table.add_row(name, str(d.get("data", {}).get("source")), size(t), size(s), ",".join(d.get("methods", [])))
+        size = lambda m: (f"{m.get('arch', 'sasrec')} d{m.get('dim')}" + (f"×{m['blocks']}" if "blocks" in m else "")
+                          + (f" len{m['max_len']}" if "max_len" in m else ""))
+        data = d.get("data", {})
+        dataset = f"{data.get('source')} ({data.get('protocol', 'loo')})"
+        table.add_row(name, dataset, size(t), size(s), ",".join(d.get("methods", [])))
     console.print(table)
 
 

@@ -16,15 +16,15 @@ class Field:
 
 
 GROUPS: dict[str, list[Field]] = {
-    "Teacher": [Field("teacher.dim", "dim"), Field("teacher.blocks", "blocks"),
+    "Teacher": [Field("teacher.arch", "arch"), Field("teacher.dim", "dim"), Field("teacher.blocks", "blocks"),
                 Field("teacher.max_len", "max_len"), Field("teacher_train.epochs", "epochs")],
-    "Student": [Field("student.dim", "dim"), Field("student.blocks", "blocks"),
+    "Student": [Field("student.arch", "arch"), Field("student.dim", "dim"), Field("student.blocks", "blocks"),
                 Field("student.max_len", "max_len"), Field("student_train.epochs", "epochs")],
     "RCE-KD": [Field("rcekd.K", "K"), Field("rcekd.L", "L"), Field("rcekd.M", "M"),
                Field("rcekd.T", "T"), Field("rcekd.beta", "beta"), Field("rcekd.lam", "lam"),
                Field("rcekd.tau", "tau")],
     "KD": [Field("kd.lam", "lam"), Field("kd.K", "K")],
-    "Run": [Field("seeds", "seeds"), Field("kd_positions", "KD at"),
+    "Run": [Field("seeds", "seeds"), Field("kd_positions", "KD at"), Field("data.protocol", "split"),
             Field("student_train.patience", "patience")],
 }
 FIELDS = [f for fields in GROUPS.values() for f in fields]
