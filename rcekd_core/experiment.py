@@ -117,7 +117,7 @@ class Experiment:
             "device": str(self.p.device), "teacher_cache": str(cache.dir),
             "teacher_cached": cache.exists(), "torch": str(torch.__version__),
             "host": platform.node(), "protocol": cfg.data.protocol, "masking": MASKING_RULE,
-            "teacher_only": teacher_only,
+            "teacher_only": teacher_only, "kd_positions": kd_positions(cfg),
         }
         self.run.write_config(resolved)
         self.emit({"type": "run_start", "name": cfg.name, "device": str(self.p.device),

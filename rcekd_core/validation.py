@@ -17,9 +17,15 @@ def validate(cfg: ExperimentConfig) -> None:
     from .models.registry import is_general, model_names
 
     for role in ("teacher", "student"):
+        arch = getattr(cfg, role).arch
+        if arch not in model_names():
+            raise ConfigError(f"unknown {role}.arch '{arch}'; choose one of: {', '.join(model_names())}")
+    general = [is_general(cfg.teacher.arch), is_general(cfg.student.arch)]
+    if general[0] != general[1]:
+        raise ConfigError(f"teacher {cfg.teacher.arch} and student {cfg.student.arch} must both be sequential "
+                          "(sasrec, gru4rec, hstu) or both general (mf, lightgcn): their states differ")
+    for role in ("teacher", "student"):
         m: ModelConfig = getattr(cfg, role)
-        if m.arch not in model_names():
-            raise ConfigError(f"unknown {role}.arch '{m.arch}'; choose one of: {', '.join(model_names())}")
         for k in ("dim", "blocks", "heads", "max_len"):
             _positive(getattr(m, k), f"{role}.{k}")
         if m.dim % m.heads:
@@ -63,10 +69,6 @@ def validate(cfg: ExperimentConfig) -> None:
         raise ConfigError(f"unknown device '{cfg.device}'; choose auto, cpu or cuda")
     if cfg.data.protocol not in ("loo", "ratio"):
         raise ConfigError(f"unknown data.protocol '{cfg.data.protocol}'; choose loo or ratio")
-    general = [is_general(cfg.teacher.arch), is_general(cfg.student.arch)]
-    if general[0] != general[1]:
-        raise ConfigError(f"teacher {cfg.teacher.arch} and student {cfg.student.arch} must both be sequential "
-                          "(sasrec, gru4rec, hstu) or both general (mf, lightgcn): their states differ")
     want = "ratio" if general[0] else "loo"
     if cfg.data.protocol != want:
         kind = "general" if general[0] else "sequential"

@@ -25,6 +25,8 @@ RATIO = (0.8, 0.1, 0.1)  # train / valid / test shares of the protocol `ratio`
 
 def split_sizes(lengths: torch.Tensor, protocol: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-user (validation, test) item counts; the rest of each sequence trains."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
     if protocol == "loo":
         one = torch.ones_like(lengths)
         return one, one
