@@ -7,7 +7,7 @@ import threading
 import time
 from pathlib import Path
 
-from textual.widgets import Button, DataTable, Input, Static
+from textual.widgets import Button, DataTable, Input, Select, Static
 
 from rcekd_tui import launch
 from rcekd_tui.app import RcekdApp
@@ -122,3 +122,23 @@ async def test_setup_start_launches_and_shows_epochs(tmp_path, monkeypatch):
         await wait_for(pilot, lambda: live.state.status == "finished", timeout=60)
         assert (run_dir / "events.jsonl").exists()
         assert [s.epochs for s in live.state.students()] == [[1, 2], [1, 2]]
+
+
+async def test_setup_general_preset_fills_backbones_and_rejects_mixed_families(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(launch, "start_run", lambda *a: calls.append(a))
+    app = RcekdApp(runs_root=tmp_path / "runs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_setup(pilot, app)
+        screen.query_one("#preset", Select).value = "demo-mf"
+        await wait_for(pilot, lambda: screen.query_one("#student-arch", Input).value == "mf")
+        assert screen.query_one("#data-protocol", Input).value == "ratio"
+        assert not screen.query_one("#start", Button).disabled
+        screen.query_one("#student-arch", Input).value = "sasrec"
+        await pilot.pause(0.2)
+        assert "must both be sequential" in str(screen.query_one("#setup-error", Static).render())
+        assert screen.query_one("#start", Button).disabled
+        app.save_screenshot(str(tmp_path / "setup-general.svg"))
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.2)
+        assert calls == []
