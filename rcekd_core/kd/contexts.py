@@ -76,12 +76,15 @@ class KDContexts:
         u, e = users[ids], ends[ids]
         return self.data.window(u, e, int(e.max()) if len(e) else 0)
 
-    def chunks(self, chunk: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        """All contexts in id order as (users, ids, mask) over the users' training windows."""
+    def chunks(self, chunk: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+        """All contexts in id order as (users, ids, mask over the users' training windows).
+
+        One context per user (`last`, `user`): ids are the users and the mask is None.
+        """
         per = max(1, chunk // self.max_len) if self.mode == "all" else chunk
         for s in range(0, self.data.n_users, per):
             users = torch.arange(s, min(s + per, self.data.n_users))
-            if self.mode == "user":
+            if self.mode != "all":
                 yield users, users, None
                 continue
             _, targets = self.data.train_batch(users, self.max_len)
@@ -98,18 +101,15 @@ def context_states(model, contexts: KDContexts, chunk: int, device: torch.device
     was = model.training
     model.eval()
     for users, ids, mask in contexts.chunks(chunk):
-        if contexts.mode == "user":
-            yield ids, model.encode(users.to(device))
+        if mask is None:  # one context per user: the state that ranks its validation items
+            yield ids, model.split_states(contexts.data, "valid", users, device)
             continue
         window = max(model.max_len, contexts.max_len)
         inputs = contexts.data.window(users, contexts.data.context_end("train", users), window)
         if model.max_len < window:
             inputs = inputs[:, -model.max_len:]
         states = model.encode(inputs.to(device))
-        if contexts.mode == "last":
-            yield ids, states[:, -1]
-        else:
-            yield ids, states[:, -contexts.max_len:][mask.to(device)]
+        yield ids, states[:, -contexts.max_len:][mask.to(device)]
     model.train(was)
 
 

@@ -80,24 +80,24 @@ def fit(
                 refresh_s += distiller.timed_refresh(model)
             inputs, targets = model.batch(data, users)
             states = model.encode(inputs.to(device))
-            if not kd_on:
-                base = model.base_loss(states, targets.to(device))
-                loss, parts = base, {"base_loss": base.item()}
-            else:
+            scorer, kd_states = model, None
+            if kd_on:
                 ids, mask = contexts.select(users, targets)
-                scorer, mask = model, None if mask is None else mask.to(device)
+                mask = None if mask is None else mask.to(device)
                 kd_states = states if mask is None else states[mask]
-                if share_scores:  # KD contexts are the base-loss positions: score them once
-                    scores = model.score_all(kd_states)
-                    base = model.ce_from_scores(scores, targets.to(device)[mask])
-                    scorer = SharedScores(model, kd_states, scores)
-                else:
-                    base = model.base_loss(states, targets.to(device))
+            if share_scores:  # KD contexts are the base-loss positions: score them once
+                scores = model.score_all(kd_states)
+                base = model.ce_from_scores(scores, targets.to(device)[mask])
+                scorer = SharedScores(model, kd_states, scores)
+            else:
+                base = model.base_loss(states, targets.to(device))
+            loss, parts = base, {"base_loss": base.item()}
+            if kd_on:
                 per_ctx, extras = distiller.loss(ids.to(device), kd_states, scorer)
                 # mean per context x users in batch: the doc's per-batch sum when one context per user
                 kd = per_ctx.mean() * len(users)
                 loss = base + distiller.lam * kd
-                parts = {"base_loss": base.item(), "kd_loss": kd.item(), **extras}
+                parts.update(kd_loss=kd.item(), **extras)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
