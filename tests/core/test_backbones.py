@@ -16,16 +16,9 @@ from rcekd_core.eval.popularity import evaluate_popularity, popularity_scores
 from rcekd_core.models.registry import build_model
 from rcekd_core.train.loop import FitSpec, fit
 
+from .threads import one_thread  # noqa: F401 (autouse fixture)
+
 ARCHS = ["sasrec", "gru4rec", "hstu"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: one thread is faster than two and does not fight the other tests."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def tiny(arch: str, **kw) -> torch.nn.Module:

@@ -28,16 +28,9 @@ from rcekd_core.train.checkpoint import save_checkpoint
 from rcekd_core.train.loop import FitSpec, fit
 from rcekd_core.train.teacher import TeacherCache
 
+from .threads import one_thread  # noqa: F401 (autouse fixture)
+
 CPU = torch.device("cpu")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: one thread is faster than two and does not fight the other tests."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
