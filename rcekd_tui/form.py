@@ -51,6 +51,18 @@ def preset_values(preset: str) -> dict[str, str]:
     return values
 
 
+def ignored_fields(values: dict[str, str], arch_settings: dict[str, tuple[str, ...]]) -> set[str]:
+    """Form keys the chosen backbones do not read (e.g. `student.max_len` of an MF student)."""
+    out = set()
+    for role in ("teacher", "student"):
+        reads = arch_settings.get(values.get(f"{role}.arch", "").strip())
+        if reads is None:  # unknown arch: validation names it; grey out nothing
+            continue
+        out |= {f.key for f in FIELDS if f.key.startswith(f"{role}.") and f.key != f"{role}.arch"
+                and f.key.split(".", 1)[1] not in reads}
+    return out
+
+
 def build_overrides(values: dict[str, str], defaults: dict[str, str]) -> dict[str, Any]:
     """Only what differs from the preset, parsed exactly as `--set key=value` is (raises RcekdError)."""
     items = [f"{k}={v.strip()}" for k, v in values.items() if v.strip() != defaults.get(k, "").strip()]

@@ -25,6 +25,7 @@ class EngineReady(Message):
     presets: list[str]
     sources: dict[str, str]
     defaults: dict[str, str]
+    arch_settings: dict[str, tuple[str, ...]] = field(default_factory=dict)  # sizes each backbone reads
     error: str = ""
 
 

@@ -26,6 +26,8 @@ def rotation(seqs: torch.Tensor, sign: int = 1) -> torch.Tensor:
 
 
 class GRU4Rec(SequentialRecommender):
+    settings = ("dim", "blocks", "max_len", "dropout")
+
     def __init__(self, n_items: int, cfg: ModelConfig):
         super().__init__()
         self.n_items = n_items

@@ -8,6 +8,8 @@ from .general import GeneralRecommender
 
 
 class MF(GeneralRecommender):
+    settings = ("dim",)
+
     def encode(self, users: torch.Tensor) -> torch.Tensor:
         return self.user_emb(users)
 

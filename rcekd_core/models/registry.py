@@ -20,6 +20,11 @@ def model_names() -> list[str]:
     return list(MODELS)
 
 
+def model_settings() -> dict[str, tuple[str, ...]]:
+    """Per backbone, the ModelConfig sizes it reads (dim, blocks, heads, max_len, dropout)."""
+    return {name: cls.settings for name, cls in MODELS.items()}
+
+
 def is_general(arch: str) -> bool:
     return arch in GENERAL
 

@@ -12,7 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Static
 
 from .. import launch
-from ..form import GROUPS, build_overrides, check, preset_values
+from ..form import FIELDS, GROUPS, build_overrides, check, ignored_fields, preset_values
 from ..messages import DatasetStats, EngineReady
 from ..widgets.checkbox import MarkCheckbox
 
@@ -32,6 +32,7 @@ class SetupScreen(Screen):
         self.defaults: dict[str, str] = {}
         self.methods: list[str] = []
         self.presets: list[str] = []
+        self.arch_settings: dict[str, tuple[str, ...]] = {}
         self.overrides: dict | None = None
         self.error = "loading the engine…"
         self._filling = False  # programmatic fills must not each trigger validation
@@ -78,13 +79,15 @@ class SetupScreen(Screen):
         from rcekd_core.data.sources import SOURCES
         from rcekd_core.errors import RcekdError
         from rcekd_core.kd.registry import method_names
+        from rcekd_core.models.registry import model_settings
 
         try:
             defaults, error = preset_values(preset), ""
         except RcekdError as e:
             defaults, error = {}, str(e)
         self.post_message(EngineReady(method_names(), list(list_presets()),
-                                      {n: s.description for n, s in SOURCES.items()}, defaults, error))
+                                      {n: s.description for n, s in SOURCES.items()}, defaults,
+                                      model_settings(), error))
 
     def on_engine_ready(self, msg: EngineReady) -> None:
         self._filling = True
@@ -98,6 +101,7 @@ class SetupScreen(Screen):
             presets.set_options([(p, p) for p in msg.presets])
             self.query_one("#data-source", Select).set_options([(n, n) for n in msg.sources])
         self.query_one("#setup-form").disabled = False
+        self.arch_settings = msg.arch_settings
         if msg.defaults:
             self.defaults = msg.defaults
             if self.preset in self.presets:  # a preset given as a YAML path is not in the list
@@ -157,6 +161,7 @@ class SetupScreen(Screen):
                 cfg, self.error = None, str(e)
             if cfg is not None:
                 self.load_stats(cfg.data)
+        self.grey_out_ignored()
         bad = bool(self.error)
         err = self.query_one("#setup-error", Static)
         err.set_class(bad, "invalid")
@@ -164,6 +169,16 @@ class SetupScreen(Screen):
         self.query_one("#start", Button).disabled = bad
         cmd = launch.build_distill_command(self.preset, Path("RUN_DIR"), self.overrides or {})
         self.query_one("#setup-command", Static).update("rcekd " + " ".join(cmd[3:]) if not bad else "")
+
+    def grey_out_ignored(self) -> None:
+        """Disable the size fields the chosen backbones ignore (MF has no blocks or window)."""
+        if not self.defaults:
+            return
+        ignored = ignored_fields(self.values(), self.arch_settings)
+        for f in FIELDS:
+            box = self.query_one("#" + _wid(f.key), Input)
+            box.disabled = f.key in ignored
+            box.tooltip = "not used by this backbone" if f.key in ignored else None
 
     @work(thread=True, exclusive=True, group="stats")
     def load_stats(self, data_cfg) -> None:

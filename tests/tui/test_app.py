@@ -134,8 +134,16 @@ async def test_setup_general_preset_fills_backbones_and_rejects_mixed_families(t
         await wait_for(pilot, lambda: screen.query_one("#student-arch", Input).value == "mf")
         assert screen.query_one("#data-protocol", Input).value == "ratio"
         assert not screen.query_one("#start", Button).disabled
+        # MF reads only its dimension: its blocks and window are greyed out, the dim is not
+        assert screen.query_one("#student-blocks", Input).disabled
+        assert screen.query_one("#student-max-len", Input).disabled
+        assert not screen.query_one("#student-dim", Input).disabled
+        screen.query_one("#student-arch", Input).value = "lightgcn"  # blocks = propagation layers
+        await wait_for(pilot, lambda: not screen.query_one("#student-blocks", Input).disabled)
+        assert screen.query_one("#student-max-len", Input).disabled
         screen.query_one("#student-arch", Input).value = "sasrec"
         await pilot.pause(0.2)
+        assert not screen.query_one("#student-max-len", Input).disabled
         assert "must both be sequential" in str(screen.query_one("#setup-error", Static).render())
         assert screen.query_one("#start", Button).disabled
         app.save_screenshot(str(tmp_path / "setup-general.svg"))
