@@ -66,6 +66,12 @@ class LightGCN(GeneralRecommender):
         self._tables = None
         return super()._apply(fn, *args, **kw)
 
+    def __getstate__(self):
+        # the cached tables may carry a training batch's autograd graph: copies and pickles drop them
+        state = super().__getstate__()
+        state["_tables"] = None
+        return state
+
     def load_state_dict(self, *args, **kw):
         self._tables = None
         return super().load_state_dict(*args, **kw)

@@ -4,6 +4,7 @@ demo data better than popularity, every KD method on a general pair, and config 
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -261,6 +262,16 @@ def test_lightgcn_training_mode_propagates_every_batch():
         opt.zero_grad()
         (states.pow(2).sum() + table.pow(2).sum()).backward()
         opt.step()
+
+
+def test_lightgcn_deep_copies_after_a_training_batch():
+    d = tiny_ratio()
+    model = lgcn(data=d).train()
+    users = torch.arange(d.n_users)
+    (model.encode(users).pow(2).sum() + model.item_table().pow(2).sum()).backward()
+    twin = copy.deepcopy(model)  # the cached tables hold a graph: they are not copied
+    assert twin._tables is None
+    torch.testing.assert_close(twin.eval().item_table(), model.eval().item_table())
 
 
 # ----------------------------------------------------------------------------- pair losses
