@@ -51,9 +51,13 @@ def preset_values(preset: str) -> dict[str, str]:
     return values
 
 
-def ignored_fields(values: dict[str, str], arch_settings: dict[str, tuple[str, ...]]) -> set[str]:
-    """Form keys the chosen backbones do not read (e.g. `student.max_len` of an MF student)."""
-    out = set()
+def ignored_fields(values: dict[str, str], arch_settings: dict[str, tuple[str, ...]],
+                   general: frozenset[str] = frozenset()) -> set[str]:
+    """Form keys the chosen backbones do not read (e.g. `student.max_len` of an MF student).
+
+    A general (user–item) student is distilled at its users, so `kd_positions` is moot too.
+    """
+    out = {"kd_positions"} if values.get("student.arch", "").strip() in general else set()
     for role in ("teacher", "student"):
         reads = arch_settings.get(values.get(f"{role}.arch", "").strip())
         if reads is None:  # unknown arch: validation names it; grey out nothing

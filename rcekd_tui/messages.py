@@ -26,6 +26,7 @@ class EngineReady(Message):
     sources: dict[str, str]
     defaults: dict[str, str]
     arch_settings: dict[str, tuple[str, ...]] = field(default_factory=dict)  # sizes each backbone reads
+    general: frozenset[str] = frozenset()  # user–item backbones (KD context: the user)
     error: str = ""
 
 

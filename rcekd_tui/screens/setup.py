@@ -33,6 +33,7 @@ class SetupScreen(Screen):
         self.methods: list[str] = []
         self.presets: list[str] = []
         self.arch_settings: dict[str, tuple[str, ...]] = {}
+        self.general: frozenset[str] = frozenset()
         self.overrides: dict | None = None
         self.error = "loading the engine…"
         self._filling = False  # programmatic fills must not each trigger validation
@@ -79,7 +80,7 @@ class SetupScreen(Screen):
         from rcekd_core.data.sources import SOURCES
         from rcekd_core.errors import RcekdError
         from rcekd_core.kd.registry import method_names
-        from rcekd_core.models.registry import model_settings
+        from rcekd_core.models.registry import GENERAL, model_settings
 
         try:
             defaults, error = preset_values(preset), ""
@@ -87,7 +88,7 @@ class SetupScreen(Screen):
             defaults, error = {}, str(e)
         self.post_message(EngineReady(method_names(), list(list_presets()),
                                       {n: s.description for n, s in SOURCES.items()}, defaults,
-                                      model_settings(), error))
+                                      model_settings(), frozenset(GENERAL), error))
 
     def on_engine_ready(self, msg: EngineReady) -> None:
         self._filling = True
@@ -101,7 +102,7 @@ class SetupScreen(Screen):
             presets.set_options([(p, p) for p in msg.presets])
             self.query_one("#data-source", Select).set_options([(n, n) for n in msg.sources])
         self.query_one("#setup-form").disabled = False
-        self.arch_settings = msg.arch_settings
+        self.arch_settings, self.general = msg.arch_settings, msg.general
         if msg.defaults:
             self.defaults = msg.defaults
             if self.preset in self.presets:  # a preset given as a YAML path is not in the list
@@ -171,14 +172,14 @@ class SetupScreen(Screen):
         self.query_one("#setup-command", Static).update("rcekd " + " ".join(cmd[3:]) if not bad else "")
 
     def grey_out_ignored(self) -> None:
-        """Disable the size fields the chosen backbones ignore (MF has no blocks or window)."""
+        """Disable the fields the chosen backbones ignore (MF has no blocks, no window, no positions)."""
         if not self.defaults:
             return
-        ignored = ignored_fields(self.values(), self.arch_settings)
+        ignored = ignored_fields(self.values(), self.arch_settings, self.general)
         for f in FIELDS:
             box = self.query_one("#" + _wid(f.key), Input)
             box.disabled = f.key in ignored
-            box.tooltip = "not used by this backbone" if f.key in ignored else None
+            box.tooltip = "not used with these backbones" if f.key in ignored else None
 
     @work(thread=True, exclusive=True, group="stats")
     def load_stats(self, data_cfg) -> None:
