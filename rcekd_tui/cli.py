@@ -17,7 +17,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Knowledge distillation for recommender systems (RCE-KD), headless or live.")
 data_app = typer.Typer(no_args_is_help=True, help="Datasets: list the sources, show statistics.")
 presets_app = typer.Typer(no_args_is_help=True, help="Experiment presets in presets/*.yaml.")
-runs_app = typer.Typer(no_args_is_help=True, help="Past runs: list and export.")
+runs_app = typer.Typer(no_args_is_help=True, help="Past runs: export, combine.")
 app.add_typer(data_app, name="data")
 app.add_typer(presets_app, name="presets")
 app.add_typer(runs_app, name="runs")
@@ -280,6 +280,25 @@ def runs_export(
             raise ConfigError(f"'{d}' has no results.csv; pass finished run directories")
     df = export_tidy(run_dirs, out)
     console.print(f"wrote {len(df)} rows to {out}")
+
+
+@runs_app.command("combine")
+@guarded
+def runs_combine(
+    run_dirs: list[Path] = typer.Argument(..., help="Finished runs of one experiment (methods or seeds split across runs)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for the combined results.csv, summary.csv, significance.csv."),
+) -> None:
+    """One comparison (table, summary, significance tests) from runs of the same teacher and student."""
+    from rcekd_core.runs.store import atomic_write
+
+    from .combine import combine_runs
+
+    if (out / "results.csv").exists() or (out / "events.jsonl").exists():
+        raise ConfigError(f"'{out}' already holds results; pass a new --out folder")
+    combined, provenance = combine_runs(run_dirs)  # every check happens before anything is written
+    atomic_write(out / "results.csv", combined.to_csv(index=False))
+    atomic_write(out / "combined.yaml", yaml.safe_dump(provenance, sort_keys=False))
+    print_results(combined.to_dict("records"), out)
 
 
 def main() -> None:
