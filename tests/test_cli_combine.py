@@ -85,3 +85,15 @@ def test_combine_refuses_an_out_folder_that_holds_results(split_runs, home):
     res = runner.invoke(app, ["runs", "combine", str(a), str(b), "--out", str(out)])
     assert res.exit_code == 2 and "already holds results" in res.output
     assert (out / "results.csv").read_text() == before
+
+
+def test_seeds_of_one_method_split_across_runs_combine(split_runs, preset, home):
+    a, _ = split_runs
+    c = distill(preset, home / "c", "--methods", "scratch", "--seeds", "2")
+    out = home / "seeds"
+    assert runner.invoke(app, ["runs", "combine", str(a), str(c), "--out", str(out)]).exit_code == 0
+    summary = pd.read_csv(out / "summary.csv").set_index("method")
+    assert summary.loc["scratch", "seeds"] == 3
+    test = pd.read_csv(out / "results.csv").query("method == 'scratch' and split == 'test'")
+    assert sorted(test["seed"]) == [0, 1, 2]
+    assert summary.loc["scratch", "NDCG@10 mean"] == pytest.approx(test["NDCG@10"].mean())
