@@ -40,6 +40,15 @@ def _teacher_id(config: dict[str, Any]) -> str:
     return Path(str(config.get("runtime", {}).get("teacher_cache", ""))).name
 
 
+def _same_teacher_rows(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    """The teachers' own metrics agree (a retrained teacher may differ even with the same config)."""
+    metrics = [c for c in a.columns if "@" in c and c in b.columns]
+    ta, tb = (x[x["model"] == "teacher"].set_index("split")[metrics].sort_index() for x in (a, b))
+    if ta.empty or tb.empty:
+        return True
+    return ta.index.equals(tb.index) and bool(((ta - tb).abs() <= 1e-6).all().all())
+
+
 def _first_difference(a: Any, b: Any, path: str) -> str:
     if isinstance(a, dict) and isinstance(b, dict):
         for k in sorted(set(a) | set(b), key=str):
@@ -54,13 +63,14 @@ def combine_runs(runs: list[Path]) -> tuple[pd.DataFrame, dict[str, Any]]:
         raise ConfigError("combine needs at least two run directories")
     loaded = [(Path(r), *_read(Path(r))) for r in runs]
     first, _, base = loaded[0]
-    for run, _, cfg in loaded[1:]:
+    for run, results, cfg in loaded[1:]:
         for key in SHARED:
             if cfg.get(key) != base.get(key):
                 raise ConfigError(f"'{first}' and '{run}' differ in {_first_difference(base.get(key), cfg.get(key), key)}; "
                                   "combine runs of one experiment (only methods and seeds may differ)")
-        if _teacher_id(cfg) != _teacher_id(base):
-            raise ConfigError(f"'{first}' and '{run}' distilled different teachers; combine runs of one teacher")
+        if _teacher_id(cfg) != _teacher_id(base) or not _same_teacher_rows(loaded[0][1], results):
+            raise ConfigError(f"'{first}' and '{run}' distilled different teachers (another cache entry or "
+                              "other teacher metrics); combine runs of one teacher")
     settings: dict[str, Any] = {}
     owner: dict[str, Path] = {}
     frames = []

@@ -97,3 +97,11 @@ def test_seeds_of_one_method_split_across_runs_combine(split_runs, preset, home)
     test = pd.read_csv(out / "results.csv").query("method == 'scratch' and split == 'test'")
     assert sorted(test["seed"]) == [0, 1, 2]
     assert summary.loc["scratch", "NDCG@10 mean"] == pytest.approx(test["NDCG@10"].mean())
+
+
+def test_a_teacher_with_other_metrics_is_refused(split_runs, home):
+    a, b = split_runs
+    results = pd.read_csv(b / "results.csv")
+    results.loc[results["model"] == "teacher", "NDCG@10"] += 0.01  # as if retrained differently
+    results.to_csv(b / "results.csv", index=False)
+    refused([a, b], "different teachers", home / "out")
