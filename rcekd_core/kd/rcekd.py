@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 
 from .base import Distiller, masked_softmax, rowwise_isin, soft_ce, student_top
+from .common import NEG
 
 CLAMP = 50  # from the authors' code
 
@@ -75,12 +76,17 @@ class RCEKD(Distiller):
             # one CE over Q^S ∪ A ∪ Q^T, each item once
             a_new = ~rowwise_isin(sampled, qs)
             t_new = ~qt_in_qs & ~qt_in_a
-            self.j_items = torch.cat([qs, sampled, qt], 1)
+            j_items = torch.cat([qs, sampled, qt], 1)
             self.j_mask = torch.cat([torch.ones_like(qs, dtype=torch.bool), a_new, t_new], 1)
         else:
-            self.j_items = torch.cat([sampled, qt], 1)
+            j_items = torch.cat([sampled, qt], 1)
             self.j_mask = torch.cat([torch.ones_like(sampled, dtype=torch.bool), ~qt_in_a & ~qt_in_qs], 1)
-        self.qs = qs
+        # Q^S then J side by side: a batch gathers its student scores once (one backward scatter)
+        self.items = torch.cat([qs, j_items], 1)
+        self.qs, self.j_items = self.items[:, : c.K], self.items[:, c.K:]
+        # excluded members of J: a finite -1e9 logit (their exp is 0, their teacher weight is 0),
+        # so the per-batch CE needs no mask
+        self.j_bias = torch.zeros(self.j_mask.shape, device=self.j_mask.device).masked_fill_(~self.j_mask, NEG)
         # the teacher is frozen: score the pool once (Q^S and A are gathers of it) and reuse
         # the cached scores of its own top-K
         t_pool = self.teacher.scores_of_lists([pool])[0]
@@ -97,10 +103,12 @@ class RCEKD(Distiller):
             p_all = torch.softmax(self.teacher.score_all(ids)[:, 1:] / c.tau, dim=1)
             logits = student.score_all(states)[:, 1:] / c.tau
             return soft_ce(p_all, logits), {}
-        j_mask = self.j_mask[ids]
-        l2 = soft_ce(self.p_j[ids], student.score_items(states, self.j_items[ids]) / c.tau, j_mask)
+        logits = student.score_items(states, self.items[ids])
+        if c.tau != 1:
+            logits = logits / c.tau
+        l2 = soft_ce(self.p_j[ids], logits[:, c.K:] + self.j_bias[ids])
         gamma = self.gamma[ids]
         if c.union_ce or not c.student_term:
             return l2, {"gamma": gamma.mean().item()}
-        l1 = soft_ce(self.p_qs[ids], student.score_items(states, self.qs[ids]) / c.tau)
+        l1 = soft_ce(self.p_qs[ids], logits[:, : c.K])
         return (1 - gamma) * l1 + gamma * l2, {"gamma": gamma.mean().item()}
