@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from .base import Distiller, masked_softmax, rowwise_isin, soft_ce, student_top
-from .common import NEG
+from .common import NEG, gumbel_topk
 
 CLAMP = 50  # from the authors' code
 
@@ -22,27 +22,17 @@ def reverse_cumsum(x: torch.Tensor) -> torch.Tensor:
     return x.flip(1).cumsum(1).flip(1)
 
 
-def sampling_weights(pool: torch.Tensor, teacher_top: torch.Tensor, T: float, mode: str) -> torch.Tensor:
-    """Unnormalised sampling weights over pool positions (log-space shifted: no overflow)."""
+def sampling_log_weights(pool: torch.Tensor, teacher_top: torch.Tensor, T: float, mode: str) -> torch.Tensor:
+    """log w(j) over pool positions: (min(c(j), 50) + 1) / T, or -(j + 1) / T for `rank`.
+
+    Kept in log space (the Gumbel sampler takes logs), so no exp can overflow.
+    """
     if mode == "rank":
         j = torch.arange(pool.size(1), device=pool.device, dtype=torch.float32)
-        logw = (-(j + 1) / T).expand(pool.size(0), -1)
-    else:
-        holds_teacher = rowwise_isin(pool, teacher_top).float()
-        counts = reverse_cumsum(holds_teacher)
-        logw = (counts.clamp(max=CLAMP) + 1) / T
-    return torch.exp(logw - logw.max(dim=1, keepdim=True).values)
-
-
-def sample_without_replacement(weights: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
-    """n distinct positions per row, drawn one after another ∝ weights (Gumbel top-k).
-
-    Perturbing log-weights with Gumbel noise and keeping the top n has exactly the law of
-    successive draws without replacement, and is one vectorised topk instead of n passes.
-    """
-    u = torch.rand(weights.shape, generator=gen, device=weights.device).clamp_(1e-12, 1 - 1e-7)
-    keys = torch.log(weights) - torch.log(-torch.log(u))
-    return keys.topk(n, dim=1).indices
+        return (-(j + 1) / T).expand(pool.size(0), -1)
+    holds_teacher = rowwise_isin(pool, teacher_top).float()
+    counts = reverse_cumsum(holds_teacher)
+    return (counts.clamp(max=CLAMP) + 1) / T
 
 
 class RCEKD(Distiller):
@@ -64,8 +54,8 @@ class RCEKD(Distiller):
         chunk = self.cfg.eval.chunk
         pool = student_top(student, self.contexts, c.M, chunk, self.device)
         qs, qt = pool[:, : c.K], self.teacher_top
-        weights = sampling_weights(pool, qt, c.T, c.sampling)
-        picked = sample_without_replacement(weights, c.L, self.gen)
+        # L distinct positions drawn one after another ∝ w (Gumbel top-k: one vectorised topk)
+        picked = gumbel_topk(sampling_log_weights(pool, qt, c.T, c.sampling), c.L, self.gen)
         sampled = pool.gather(1, picked)
         qt_in_a = rowwise_isin(qt, sampled)
         qt_in_qs = rowwise_isin(qt, qs)

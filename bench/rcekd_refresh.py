@@ -1,0 +1,91 @@
+"""Where the seconds of one RCE-KD refresh go, stage by stage, next to a scratch epoch.
+
+    python bench/rcekd_refresh.py [--preset demo] [--positions all] [--device auto] [--repeat 3]
+
+Stages (best of --repeat): the student's states at every KD context, its scores for all items,
+the top-M selection, the sampling weights, the Gumbel sampling of L positions, the set tests,
+the teacher's scores of the pool; then the whole `refresh` as the training loop runs it and
+one scratch training epoch. Weights are random: they do not change the cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from rcekd_core.config import load_config
+from rcekd_core.experiment import kd_positions, prepare
+from rcekd_core.kd import rcekd
+from rcekd_core.kd.base import rowwise_isin
+from rcekd_core.kd.common import gumbel_topk
+from rcekd_core.kd.contexts import KDContexts, context_states
+from rcekd_core.kd.teacher_view import TeacherView
+from rcekd_core.models.registry import build_model
+from rcekd_core.train.loop import FitSpec, fit
+
+
+def best_of(repeat: int, fn):
+    times, out = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", default="demo")
+    ap.add_argument("--positions", default="all")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+
+    cfg = load_config(args.preset, {"device": args.device, "kd_positions": args.positions,
+                                    "student_train": {"epochs": 2, "patience": 10**6}})
+    prep = prepare(cfg)
+    data, device, c = prep.data, prep.device, cfg.rcekd
+    torch.manual_seed(0)
+    teacher = build_model(cfg.teacher, data.n_items, data).to(device)
+    student = build_model(cfg.student, data.n_items, data).to(device)
+    contexts = KDContexts(data, kd_positions(cfg), cfg.student.max_len)
+    view = TeacherView(teacher, contexts, cfg.eval.chunk, device)
+    method = rcekd.RCEKD(cfg, view, contexts, device, 0)
+    student.eval()
+
+    stages: list[tuple[str, float]] = []
+    with torch.no_grad():
+        sec, states = best_of(args.repeat, lambda: torch.cat(
+            [s for _, s in context_states(student, contexts, cfg.eval.chunk, device)]))
+        stages.append(("student states", sec))
+        sec, scores = best_of(args.repeat, lambda: student.score_all(states))
+        stages.append(("scores, all items", sec))
+        sec, pool = best_of(args.repeat, lambda: scores.topk(c.M, dim=1).indices)
+        stages.append((f"top-{c.M} (topk)", sec))
+        sec, logw = best_of(args.repeat, lambda: rcekd.sampling_log_weights(pool, method.teacher_top, c.T, c.sampling))
+        stages.append(("sampling weights", sec))
+        sec, picked = best_of(args.repeat, lambda: gumbel_topk(logw, c.L, method.gen))
+        stages.append((f"sample {c.L} (Gumbel top-k)", sec))
+        sampled = pool.gather(1, picked)
+        sec, _ = best_of(args.repeat, lambda: (rowwise_isin(method.teacher_top, sampled),
+                                               rowwise_isin(method.teacher_top, pool[:, : c.K])))
+        stages.append(("set tests", sec))
+        sec, _ = best_of(args.repeat, lambda: view.scores_of_lists([pool]))
+        stages.append(("teacher scores of the pool", sec))
+    whole, _ = best_of(args.repeat, lambda: method.timed_refresh(student))
+    res = fit(student, data, cfg.student_train, cfg.eval, FitSpec("student", "scratch", 0),
+              device=device, sink=lambda e: None)
+    scratch = min(r["seconds"] for r in res.history)
+
+    print(f"{args.preset} on {device} ({torch.get_num_threads()} threads), kd_positions={contexts.mode}: "
+          f"{contexts.n} KD contexts, {data.n_items} items, M={c.M} L={c.L} K={c.K}")
+    for name, sec in stages:
+        print(f"  {name:28s} {sec:7.3f} s  ({sec / scratch:5.1%} of a scratch epoch)")
+    print(f"  {'whole refresh':28s} {whole:7.3f} s  ({whole / scratch:5.1%} of a scratch epoch)")
+    print(f"  {'scratch epoch':28s} {scratch:7.3f} s")
+
+
+if __name__ == "__main__":
+    main()
