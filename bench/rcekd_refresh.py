@@ -18,7 +18,7 @@ import torch
 from rcekd_core.config import load_config
 from rcekd_core.experiment import kd_positions, prepare
 from rcekd_core.kd import rcekd
-from rcekd_core.kd.base import rowwise_isin
+from rcekd_core.kd.base import rowwise_isin, score_chunk
 from rcekd_core.kd.common import gumbel_topk
 from rcekd_core.kd.contexts import KDContexts, context_states
 from rcekd_core.kd.teacher_view import TeacherView
@@ -57,8 +57,9 @@ def main() -> None:
 
     stages: list[tuple[str, float]] = []
     with torch.no_grad():
+        chunk = score_chunk(cfg.eval.chunk, data.n_items)  # as the refresh chunks its contexts
         sec, states = best_of(args.repeat, lambda: torch.cat(
-            [s for _, s in context_states(student, contexts, cfg.eval.chunk, device)]))
+            [s for _, s in context_states(student, contexts, chunk, device)]))
         stages.append(("student states", sec))
         sec, scores = best_of(args.repeat, lambda: student.score_all(states))
         stages.append(("scores, all items", sec))

@@ -69,12 +69,16 @@ class SharedScores:
         return getattr(self._model, name)
 
 
+def score_chunk(chunk: int, n_items: int) -> int:
+    """Contexts per chunk when scoring every item: at least `chunk`, else ~16 MB of scores."""
+    return max(chunk, (1 << 22) // (n_items + 1))
+
+
 @torch.no_grad()
 def student_top(student, contexts: KDContexts, m: int, chunk: int, device: torch.device) -> torch.Tensor:
     """The student's top-m items at every context, in rank order, chunked over contexts."""
     out = []
-    chunk = max(chunk, (1 << 22) // (student.n_items + 1))  # ~16 MB of scores per chunk
-    for _, states in context_states(student, contexts, chunk, device):
+    for _, states in context_states(student, contexts, score_chunk(chunk, student.n_items), device):
         out.append(student.score_all(states).topk(m, dim=1).indices)
     return torch.cat(out)
 

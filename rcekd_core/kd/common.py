@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import torch
 
+from .base import score_chunk
 from .contexts import KDContexts, context_states, mask_history_
 
 NEG = -1e9  # finite stand-in for -inf where gradients flow: exp() is 0, backward never NaN
@@ -44,8 +45,7 @@ def student_top_masked(student, contexts: KDContexts, m: int, chunk: int,
                        device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """The student's top-m items excluding each context's history: (items [n, m], valid [n, m])."""
     items, valid = [], []
-    chunk = max(chunk, (1 << 22) // (student.n_items + 1))
-    for ids, states in context_states(student, contexts, chunk, device):
+    for ids, states in context_states(student, contexts, score_chunk(chunk, student.n_items), device):
         top = mask_history_(student.score_all(states), contexts, ids).topk(m, dim=1)
         items.append(top.indices)
         valid.append(torch.isfinite(top.values))
@@ -61,8 +61,7 @@ def student_ranks(student, contexts: KDContexts, items: torch.Tensor, chunk: int
     searchsorted, chunked over contexts (no contexts x k x items comparison).
     """
     out = []
-    chunk = max(chunk, (1 << 22) // (student.n_items + 1))
-    for ids, states in context_states(student, contexts, chunk, device):
+    for ids, states in context_states(student, contexts, score_chunk(chunk, student.n_items), device):
         scores = mask_history_(student.score_all(states), contexts, ids)
         asc = scores.sort(dim=1).values
         mine = scores.gather(1, items[ids.to(items.device)].to(scores.device))
