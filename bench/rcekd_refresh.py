@@ -65,9 +65,9 @@ def main() -> None:
         stages.append(("scores, all items", sec))
         sec, pool = best_of(args.repeat, lambda: scores.topk(c.M, dim=1).indices)
         stages.append((f"top-{c.M} (topk)", sec))
-        sec, logw = best_of(args.repeat, lambda: rcekd.sampling_log_weights(pool, method.teacher_top, c.T, c.sampling))
+        sec, weights = best_of(args.repeat, lambda: rcekd.sampling_weights(pool, method.teacher_top, c.T, c.sampling))
         stages.append(("sampling weights", sec))
-        sec, picked = best_of(args.repeat, lambda: gumbel_topk(logw, c.L, method.gen))
+        sec, picked = best_of(args.repeat, lambda: gumbel_topk(weights.log(), c.L, method.gen))
         stages.append((f"sample {c.L} (Gumbel top-k)", sec))
         sampled = pool.gather(1, picked)
         sec, _ = best_of(args.repeat, lambda: (rowwise_isin(method.teacher_top, sampled),

@@ -22,17 +22,17 @@ def reverse_cumsum(x: torch.Tensor) -> torch.Tensor:
     return x.flip(1).cumsum(1).flip(1)
 
 
-def sampling_log_weights(pool: torch.Tensor, teacher_top: torch.Tensor, T: float, mode: str) -> torch.Tensor:
-    """log w(j) over pool positions: (min(c(j), 50) + 1) / T, or -(j + 1) / T for `rank`.
-
-    Kept in log space (the Gumbel sampler takes logs), so no exp can overflow.
-    """
+def sampling_weights(pool: torch.Tensor, teacher_top: torch.Tensor, T: float, mode: str) -> torch.Tensor:
+    """w(j) over pool positions, up to a per-row factor: exp((min(c(j), 50) + 1) / T), or
+    exp(-(j + 1) / T) for `rank`. Shifted by the row maximum in log space: no exp overflows."""
     if mode == "rank":
         j = torch.arange(pool.size(1), device=pool.device, dtype=torch.float32)
-        return (-(j + 1) / T).expand(pool.size(0), -1)
-    holds_teacher = rowwise_isin(pool, teacher_top).float()
-    counts = reverse_cumsum(holds_teacher)
-    return (counts.clamp(max=CLAMP) + 1) / T
+        logw = (-(j + 1) / T).expand(pool.size(0), -1)
+    else:
+        holds_teacher = rowwise_isin(pool, teacher_top).float()
+        counts = reverse_cumsum(holds_teacher)
+        logw = (counts.clamp(max=CLAMP) + 1) / T
+    return torch.exp(logw - logw.max(dim=1, keepdim=True).values)
 
 
 class RCEKD(Distiller):
@@ -55,7 +55,8 @@ class RCEKD(Distiller):
         pool = student_top(student, self.contexts, c.M, chunk, self.device)
         qs, qt = pool[:, : c.K], self.teacher_top
         # L distinct positions drawn one after another ∝ w (Gumbel top-k: one vectorised topk)
-        picked = gumbel_topk(sampling_log_weights(pool, qt, c.T, c.sampling), c.L, self.gen)
+        weights = sampling_weights(pool, qt, c.T, c.sampling)
+        picked = gumbel_topk(weights.log(), c.L, self.gen)
         sampled = pool.gather(1, picked)
         qt_in_a = rowwise_isin(qt, sampled)
         qt_in_qs = rowwise_isin(qt, qs)

@@ -21,7 +21,7 @@ from rcekd_core.data.interactions import Interactions
 from rcekd_core.data.sequences import SequenceData
 from rcekd_core.kd.base import rowwise_isin
 from rcekd_core.kd.contexts import KDContexts
-from rcekd_core.kd.rcekd import RCEKD, reverse_cumsum, sampling_log_weights
+from rcekd_core.kd.rcekd import RCEKD, reverse_cumsum, sampling_weights
 from rcekd_core.kd.teacher_view import TeacherView
 from rcekd_core.models.sasrec import SASRec
 from tests.core.fakes import FakeStudent, FakeTeacherView
@@ -176,9 +176,9 @@ def test_counts_hand_case():
 @pytest.mark.parametrize("seed", [0, 1])
 def test_sampling_weights_match_reference(T, mode, seed):
     pool, qt = _random_pools(seed)
-    logw = sampling_log_weights(pool, qt, T, mode).double()
-    assert torch.isfinite(logw).all()
-    w = torch.softmax(logw, dim=1)
+    w = sampling_weights(pool, qt, T, mode).double()
+    assert torch.isfinite(w).all() and (w > 0).all()
+    w = w / w.sum(1, keepdim=True)
     for r in range(pool.size(0)):
         ref = ref_probs(ref_log_weights(pool[r].tolist(), qt[r].tolist(), T, mode))
         np.testing.assert_allclose(w[r].numpy(), ref, rtol=1e-5, atol=1e-9)
@@ -188,14 +188,14 @@ def test_weights_clamp_at_50_and_never_overflow():
     # 60 teacher items at the top of an 80-long pool: c(j) = 60..1 then 0; clamped at 50
     pool = torch.arange(1, 81).unsqueeze(0)
     qt = torch.arange(1, 61).unsqueeze(0)
-    for T in (10.0, 0.1):  # exp(51 / 0.1) would overflow: the weights stay in log space
-        logw = sampling_log_weights(pool, qt, T, "teacher").double()
-        assert torch.isfinite(logw).all()
+    for T in (10.0, 0.1):  # exp(51 / 0.1) overflows unless shifted in log space
+        w = sampling_weights(pool, qt, T, "teacher").double()
+        assert torch.isfinite(w).all()
         ref = ref_probs(ref_log_weights(pool[0].tolist(), qt[0].tolist(), T, "teacher"))
-        np.testing.assert_allclose(torch.softmax(logw, 1)[0].numpy(), ref, rtol=1e-5, atol=1e-30)
-    logw = sampling_log_weights(pool, qt, 10.0, "teacher")[0]
-    assert torch.allclose(logw[:11], logw[0].expand(11))  # c = 60..50 all clamp to 50
-    assert not torch.isclose(logw[11], logw[10])  # c = 49 < 50
+        np.testing.assert_allclose((w / w.sum())[0].numpy(), ref, rtol=1e-5, atol=1e-30)
+    w = sampling_weights(pool, qt, 10.0, "teacher")[0]
+    assert torch.allclose(w[:11], w[0].expand(11))  # c = 60..50 all clamp to 50
+    assert not torch.isclose(w[11], w[10])  # c = 49 < 50
 
 
 # ----------------------------------------------------------------------------- sampling
