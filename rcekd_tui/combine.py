@@ -62,28 +62,26 @@ def combine_runs(runs: list[Path]) -> tuple[pd.DataFrame, dict[str, Any]]:
     if len(runs) < 2:
         raise ConfigError("combine needs at least two run directories")
     loaded = [(Path(r), *_read(Path(r))) for r in runs]
-    first, _, base = loaded[0]
+    first, first_results, base = loaded[0]
     for run, results, cfg in loaded[1:]:
         for key in SHARED:
             if cfg.get(key) != base.get(key):
                 raise ConfigError(f"'{first}' and '{run}' differ in {_first_difference(base.get(key), cfg.get(key), key)}; "
                                   "combine runs of one experiment (only methods and seeds may differ)")
-        if _teacher_id(cfg) != _teacher_id(base) or not _same_teacher_rows(loaded[0][1], results):
+        if _teacher_id(cfg) != _teacher_id(base) or not _same_teacher_rows(first_results, results):
             raise ConfigError(f"'{first}' and '{run}' distilled different teachers (another cache entry or "
                               "other teacher metrics); combine runs of one teacher")
-    settings: dict[str, Any] = {}
-    owner: dict[str, Path] = {}
+    methods: dict[str, dict[str, Any]] = {}  # method -> the first run that has it, and its settings
     frames = []
     seen: dict[tuple, Path] = {}
     for run, results, cfg in loaded:
         students = results[~results["model"].isin(REFERENCES)]
         for method in students["method"].unique():
-            mine = cfg.get(method)
-            if method in settings and mine != settings[method]:
-                raise ConfigError(f"'{owner[method]}' and '{run}' ran {method} with different settings "
-                                  f"({_first_difference(settings[method], mine, method)}); combine one setting per method")
-            settings.setdefault(method, mine)
-            owner.setdefault(method, run)
+            known = methods.setdefault(method, {"run": str(run), "settings": cfg.get(method)})
+            if cfg.get(method) != known["settings"]:
+                raise ConfigError(f"'{known['run']}' and '{run}' ran {method} with different settings "
+                                  f"({_first_difference(known['settings'], cfg.get(method), method)}); "
+                                  "combine one setting per method")
         for key in students[KEYS].itertuples(index=False):
             if tuple(key) in seen:
                 raise ConfigError(f"{key.method} seed {key.seed} ({key.split}) is in both '{seen[tuple(key)]}' and "
@@ -92,5 +90,5 @@ def combine_runs(runs: list[Path]) -> tuple[pd.DataFrame, dict[str, Any]]:
         frames.append(results if not frames else students)  # references: from the first run
     combined = pd.concat(frames, ignore_index=True)
     provenance = {"combined_from": [str(r) for r, _, _ in loaded], "teacher": _teacher_id(base),
-                  "methods": {m: {"run": str(owner[m]), "settings": s} for m, s in settings.items()}}
+                  "methods": methods}
     return combined, provenance

@@ -54,7 +54,9 @@ class RCEKD(Distiller):
         chunk = self.cfg.eval.chunk
         pool = student_top(student, self.contexts, c.M, chunk, self.device)
         qs, qt = pool[:, : c.K], self.teacher_top
-        # L distinct positions drawn one after another ∝ w (Gumbel top-k: one vectorised topk)
+        # L distinct positions drawn one after another ∝ w (Gumbel top-k: one vectorised topk).
+        # Keys come from log(w) as computed, not from the exact log-weights: that changes near-tie
+        # draws, and with them every published RCE-KD run.
         weights = sampling_weights(pool, qt, c.T, c.sampling)
         picked = gumbel_topk(weights.log(), c.L, self.gen)
         sampled = pool.gather(1, picked)

@@ -277,12 +277,17 @@ def test_lightgcn_deep_copies_after_a_training_batch():
 # ----------------------------------------------------------------------------- pair losses
 
 
-def test_general_ce_loss_is_mean_over_all_training_pairs():
+def mf_batch(loss: str):
+    """A tiny MF with the given loss and its training batch of users 2, 0, 3."""
     d = tiny_ratio()
     torch.manual_seed(0)
-    mf = build_model(ModelConfig(arch="mf", dim=4, loss="ce"), d.n_items, d)
+    mf = build_model(ModelConfig(arch="mf", dim=4, loss=loss), d.n_items, d)
     users = torch.tensor([2, 0, 3])
-    inputs, targets = mf.batch(d, users)
+    return d, mf, users, *mf.batch(d, users)
+
+
+def test_general_ce_loss_is_mean_over_all_training_pairs():
+    d, mf, users, inputs, targets = mf_batch("ce")
     assert torch.equal(inputs, users)
     assert targets.tolist() == d.train_items(users).tolist()
     got = mf.base_loss(mf.encode(inputs), targets)
@@ -296,11 +301,7 @@ def test_general_ce_loss_is_mean_over_all_training_pairs():
 
 
 def test_general_bpr_loss_one_uniform_negative_per_pair():
-    d = tiny_ratio()
-    torch.manual_seed(0)
-    mf = build_model(ModelConfig(arch="mf", dim=4, loss="bpr"), d.n_items, d)
-    users = torch.tensor([2, 0, 3])
-    inputs, targets = mf.batch(d, users)
+    d, mf, users, inputs, targets = mf_batch("bpr")
     torch.manual_seed(123)
     got = mf.base_loss(mf.encode(inputs), targets)
     # pairs in row-major order of the batch (users, then chronological), one randint negative each

@@ -7,6 +7,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from textual.widgets import Button, DataTable, Input, Select, Static
 
 from rcekd_tui import launch
@@ -76,9 +77,15 @@ async def open_setup(pilot, app) -> SetupScreen:
     return screen
 
 
-async def test_setup_invalid_shows_message_and_starts_nothing(tmp_path, monkeypatch):
+@pytest.fixture
+def launches(monkeypatch):
+    """The runs the set-up screen would start (recorded, never started)."""
     calls = []
     monkeypatch.setattr(launch, "start_run", lambda *a: calls.append(a))
+    return calls
+
+
+async def test_setup_invalid_shows_message_and_starts_nothing(tmp_path, launches):
     app = RcekdApp(runs_root=tmp_path / "runs")
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_setup(pilot, app)
@@ -89,7 +96,7 @@ async def test_setup_invalid_shows_message_and_starts_nothing(tmp_path, monkeypa
         assert screen.query_one("#start", Button).disabled
         await pilot.press("ctrl+s")
         await pilot.pause(0.2)
-        assert calls == [] and isinstance(app.screen, SetupScreen)
+        assert launches == [] and isinstance(app.screen, SetupScreen)
         assert not (tmp_path / "runs").exists()
 
 
@@ -124,9 +131,7 @@ async def test_setup_start_launches_and_shows_epochs(tmp_path, monkeypatch):
         assert [s.epochs for s in live.state.students()] == [[1, 2], [1, 2]]
 
 
-async def test_setup_general_preset_fills_backbones_and_rejects_mixed_families(tmp_path, monkeypatch):
-    calls = []
-    monkeypatch.setattr(launch, "start_run", lambda *a: calls.append(a))
+async def test_setup_general_preset_fills_backbones_and_rejects_mixed_families(tmp_path, launches):
     app = RcekdApp(runs_root=tmp_path / "runs")
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_setup(pilot, app)
@@ -151,4 +156,4 @@ async def test_setup_general_preset_fills_backbones_and_rejects_mixed_families(t
         app.save_screenshot(str(tmp_path / "setup-general.svg"))
         await pilot.press("ctrl+s")
         await pilot.pause(0.2)
-        assert calls == []
+        assert launches == []
