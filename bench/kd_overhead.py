@@ -16,12 +16,12 @@ import time
 import torch
 
 from rcekd_core.config import load_config
-from rcekd_core.experiment import kd_positions, prepare
+from rcekd_core.experiment import kd_positions, kd_setup, prepare
 from rcekd_core.kd.contexts import KDContexts
-from rcekd_core.kd.registry import METHODS
+from rcekd_core.kd.registry import METHODS, build_distiller
 from rcekd_core.kd.teacher_view import TeacherView
 from rcekd_core.models.registry import build_model
-from rcekd_core.train.loop import FitSpec, fit
+from rcekd_core.train.loop import FitJob, FitLabel, fit
 
 
 def main() -> None:
@@ -52,11 +52,12 @@ def main() -> None:
         for method in methods:
             torch.manual_seed(0)
             student = build_model(cfg.student, data.n_items, data).to(device)
-            distiller = METHODS[method](cfg, view, contexts, device, 0)
-            res = fit(student, data, cfg.student_train, cfg.eval, FitSpec("student", method, 0),
-                      device=device, sink=lambda e: None, distiller=distiller, contexts=contexts)
-            secs = statistics.median(r["seconds"] for r in res.history)
-            refresh = statistics.median(r.get("refresh_seconds", 0.0) for r in res.history)
+            distiller = build_distiller(method, cfg.method_settings.get(method), kd_setup(cfg, view, contexts, device, 0))
+            job = FitJob(student, data, cfg.student_train, cfg.eval, FitLabel("student", method, 0), device,
+                         distiller=distiller, contexts=contexts)
+            res = fit(job, sink=lambda e: None)
+            secs = statistics.median(e.seconds for e in res.history)
+            refresh = statistics.median(e.values.get("refresh_seconds", 0.0) for e in res.history)
             base = base or secs
             print(f"  {method:8s} {secs:7.3f} s/epoch  ratio {secs / base:5.2f}x  "
                   f"refresh {refresh:6.3f}s ({refresh / secs:5.1%} of the epoch)")

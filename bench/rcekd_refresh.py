@@ -16,14 +16,14 @@ import time
 import torch
 
 from rcekd_core.config import load_config
-from rcekd_core.experiment import kd_positions, prepare
+from rcekd_core.experiment import kd_positions, kd_setup, prepare
 from rcekd_core.kd import rcekd
 from rcekd_core.kd.base import rowwise_isin, score_chunk
 from rcekd_core.kd.common import gumbel_topk
 from rcekd_core.kd.contexts import KDContexts, context_states
 from rcekd_core.kd.teacher_view import TeacherView
 from rcekd_core.models.registry import build_model
-from rcekd_core.train.loop import FitSpec, fit
+from rcekd_core.train.loop import FitJob, FitLabel, fit
 
 
 def best_of(repeat: int, fn):
@@ -52,7 +52,7 @@ def main() -> None:
     student = build_model(cfg.student, data.n_items, data).to(device)
     contexts = KDContexts(data, kd_positions(cfg), cfg.student.max_len)
     view = TeacherView(teacher, contexts, cfg.eval.chunk, device)
-    method = rcekd.RCEKD(cfg, view, contexts, device, 0)
+    method = rcekd.RCEKD(c, kd_setup(cfg, view, contexts, device, 0))
     student.eval()
 
     stages: list[tuple[str, float]] = []
@@ -76,9 +76,9 @@ def main() -> None:
         sec, _ = best_of(args.repeat, lambda: view.scores_of_lists([pool]))
         stages.append(("teacher scores of the pool", sec))
     whole, _ = best_of(args.repeat, lambda: method.timed_refresh(student))
-    res = fit(student, data, cfg.student_train, cfg.eval, FitSpec("student", "scratch", 0),
-              device=device, sink=lambda e: None)
-    scratch = min(r["seconds"] for r in res.history)
+    res = fit(FitJob(student, data, cfg.student_train, cfg.eval, FitLabel("student", "scratch", 0), device),
+              sink=lambda e: None)
+    scratch = min(e.seconds for e in res.history)
 
     print(f"{args.preset} on {device} ({torch.get_num_threads()} threads), kd_positions={contexts.mode}: "
           f"{contexts.n} KD contexts, {data.n_items} items, M={c.M} L={c.L} K={c.K}")

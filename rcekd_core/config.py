@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import os
+import re
 import typing
 from pathlib import Path
 from typing import Any
@@ -14,8 +13,12 @@ import yaml
 
 from .errors import ConfigError
 from .settings import (  # noqa: F401  re-exported: the dataclasses are part of this interface
-    CDConfig, DataConfig, DCDConfig, DEConfig, EvalConfig, ExperimentConfig, HetCompConfig,
-    KDConfig, ModelConfig, RCEKDConfig, RRDConfig, TrainConfig, UnKDConfig,
+    DataConfig,
+    EvalConfig,
+    ExperimentConfig,
+    MethodSettings,
+    ModelConfig,
+    TrainConfig,
 )
 from .validation import check_sizes, validate  # noqa: F401  (check_sizes re-exported)
 
@@ -25,6 +28,10 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     """Convert a YAML/CLI value to the annotated type, or raise naming the key."""
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
+    if origin is typing.Literal:
+        if isinstance(value, str) and value in args:
+            return value
+        raise ConfigError(f"unknown {key} '{value}'; choose {' or '.join(', '.join(args).rsplit(', ', 1))}")
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"'{key}' must be a mapping of settings; got {value!r}")
@@ -67,21 +74,35 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     raise ConfigError(f"'{key}' must be {name}; got {value!r} (fix the preset or the --set value)")
 
 
+def method_sections() -> dict[str, type[MethodSettings]]:
+    """The settings class of every registered KD method that has settings, by method name."""
+    from .kd.registry import (
+        METHODS,  # late: the registry imports torch and every method
+    )
+
+    return {name: m.settings for name, m in METHODS.items() if m.settings is not None}
+
+
 def _build(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = {f.name for f in dataclasses.fields(cls)} - {"method_settings"}
+    sections = method_sections() if cls is ExperimentConfig else {}
     for k in values:
-        if k not in names:
-            raise ConfigError(
-                f"unknown setting '{prefix}{k}'; known here: {', '.join(sorted(names))}"
-            )
+        if k not in names and k not in sections:
+            known = sorted(names | set(sections))
+            raise ConfigError(f"unknown setting '{prefix}{k}'; known here: {', '.join(known)}")
     base = cls()
     for k, v in values.items():
+        if k in sections:
+            continue
         if dataclasses.is_dataclass(hints[k]) and isinstance(v, dict):
             merged = dataclasses.asdict(getattr(base, k))
             merged.update(v)
             v = merged
         setattr(base, k, _coerce(v, hints[k], prefix + k))
+    if sections:
+        base.method_settings = {name: tp() if values.get(name) is None else _coerce(values[name], tp, name)
+                                for name, tp in sections.items()}
     return base
 
 
@@ -157,16 +178,46 @@ def preset_path(name: str) -> Path:
     return presets[name]
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice (the later one would silently win)."""
+
+
+def _mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"the key '{key}' is given twice",
+                                                    key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
 def load_preset_dict(name: str) -> dict[str, Any]:
     path = preset_path(name)
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
+    except UnicodeDecodeError:
+        raise ConfigError(f"preset '{path}' is not UTF-8 text; save it as UTF-8")
+    except OSError as e:
+        raise ConfigError(f"cannot read preset '{path}' ({e.strerror or e.__class__.__name__}); check the path")
     except yaml.YAMLError as e:
-        raise ConfigError(f"preset '{path}' is not valid YAML ({e.__class__.__name__}); fix the file")
+        where = getattr(e, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        problem = getattr(e, "problem", None) or e.__class__.__name__
+        raise ConfigError(f"preset '{path}' is not valid YAML{line} ({problem}); fix the file")
     if not isinstance(raw, dict):
         raise ConfigError(f"preset '{path}' must be a mapping of settings")
-    raw.setdefault("name", path.stem)
+    raw.setdefault("name", re.sub(r"[^A-Za-z0-9._-]", "-", path.stem).lstrip("._-") or "run")
     return raw
+
+
+def default_config() -> ExperimentConfig:
+    """Every setting at its default, with one section per registered KD method (not validated)."""
+    return _build(ExperimentConfig, {})
 
 
 def from_dict(values: dict[str, Any]) -> ExperimentConfig:
@@ -178,6 +229,3 @@ def from_dict(values: dict[str, Any]) -> ExperimentConfig:
 def load_config(preset: str, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
     return from_dict(merge(load_preset_dict(preset), overrides or {}))
 
-
-def stable_hash(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -16,38 +16,63 @@ from typing import Any, Callable
 
 import torch
 
+from .atomic import remove_temp_files
 from .config import ExperimentConfig, check_sizes
 from .data.loader import load_interactions
 from .data.sequences import SPLITS, SequenceData
-from .errors import ConfigError
+from .device import resolve_device
+from .errors import ConfigError, Diverged
 from .eval.metrics import metric_names
 from .eval.overlap import topk_overlap
 from .eval.popularity import Popularity
 from .eval.ranking import MASKING_RULE, RankingOutput, evaluate
-from .kd.contexts import KDContexts
-from .kd.registry import METHODS
+from .kd.base import KDSetup, Trajectory
+from .kd.contexts import KDContexts, resolve_mode
+from .kd.registry import METHODS, build_distiller
 from .kd.teacher_view import TeacherView
 from .models.registry import build_model, is_general
-from .runs.events import EventWriter
-from .runs.store import MetricsCsv, ResultsCsv, RunDir
+from .runs.events import (
+    End,
+    Epoch,
+    Error,
+    Event,
+    EventWriter,
+    Phase,
+    Result,
+    Resumed,
+    RunStart,
+    RunWarning,
+    StopRequested,
+)
+from .runs.store import MetricsCsv, RunDir, drop_epochs_after
 from .train.checkpoint import load_checkpoint, save_checkpoint
-from .train.loop import FitSpec, fit
+from .train.loop import FitJob, FitLabel, FitResult, fit
 from .train.teacher import TeacherCache
 
-Sink = Callable[[dict[str, Any]], None]
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for but no CUDA GPU is visible; use --device auto or cpu")
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+Sink = Callable[[Event], None]
+FINAL = ("finished", "diverged")  # fits a resumed run keeps; stopped ones continue
 
 
 def kd_positions(cfg: ExperimentConfig) -> str:
-    """Where students are distilled: general models have one state per user."""
-    return "user" if is_general(cfg.student.arch) else cfg.kd_positions
+    """Where students are distilled: `last`, `all`, or `user` (general models: one state per user)."""
+    return resolve_mode(cfg.kd_positions, is_general(cfg.student.arch))
+
+
+def trajectory_periods(cfg: ExperimentConfig) -> set[int]:
+    """Teacher epochs between trajectory checkpoints, as every registered method asks.
+
+    All registered methods, not only those of this run: the teacher is cached and shared,
+    so a later run of a trajectory method must find its checkpoints.
+    """
+    periods = {m.distiller.trajectory_every(cfg.method(name))
+               for name, m in METHODS.items() if m.settings is not None and name in cfg.method_settings}
+    return periods - {0}
+
+
+def kd_setup(cfg: ExperimentConfig, view: TeacherView | None, contexts: KDContexts, device: torch.device,
+             seed: int) -> KDSetup:
+    """What a distiller of this run gets besides its own settings."""
+    return KDSetup(view, contexts, device, seed, cfg.eval.chunk, cfg.student_train.epochs, cfg.student.dim)
 
 
 @dataclass
@@ -62,12 +87,6 @@ class Prepared:
 
 def prepare(cfg: ExperimentConfig, say: Callable[[str], None] = lambda s: None) -> Prepared:
     device = resolve_device(cfg.device)
-    general = is_general(cfg.student.arch)
-    if not general and cfg.kd_positions == "all" and cfg.teacher.max_len < cfg.student.max_len:
-        raise ConfigError(
-            f"kd_positions=all needs teacher.max_len ({cfg.teacher.max_len}) ≥ student.max_len "
-            f"({cfg.student.max_len}); raise the teacher's or use --set kd_positions=last"
-        )
     inter = load_interactions(cfg.data, progress=say)
     data = SequenceData.from_interactions(inter, cfg.data.protocol)
     if data.n_users == 0:
@@ -78,163 +97,295 @@ def prepare(cfg: ExperimentConfig, say: Callable[[str], None] = lambda s: None) 
 
 
 class Experiment:
-    """One run: writes events/metrics/results as it goes; stops when the STOP file appears."""
+    """One run: writes events/metrics/results as it goes; stops when the STOP file appears.
 
-    def __init__(self, prep: Prepared, run_dir: Path, display: Sink = lambda e: None):
+    With `resume`, the run directory already holds part of the run: fits with results are
+    kept as they are, an unfinished fit continues from its last completed epoch, the rest run.
+    """
+
+    def __init__(self, prep: Prepared, run_dir: Path, display: Sink = lambda e: None, resume: bool = False):
         self.p = prep
         self.cfg = prep.cfg
         self.run = RunDir(run_dir).create()
-        self.run.stop_file.unlink(missing_ok=True)
+        self._lock = self.run.lock()
+        self.run.clear_stop()
+        self.resuming = resume
+        if resume:
+            for folder in (self.run.root, self.run.checkpoints):
+                remove_temp_files(folder)  # what a killed writer left
         self.events = EventWriter(self.run.events)
         self.display = display
-        names = metric_names(self.cfg.eval.ks)
-        self.metrics = MetricsCsv(self.run.metrics, names)
-        self.results = ResultsCsv(self.run.results)
+        self.metrics = MetricsCsv(self.run.metrics)
+        # a resumed run keeps finished (and diverged) fits; stopped ones continue
+        self.rows = [r for r in self.run.read_result_values() if r.get("status") in FINAL] if resume else []
+        self.done = {(r["model"], r["method"], r["seed"]) for r in self.rows}
         self.stop_requested = False
         self.teacher_out: dict[str, RankingOutput] = {}
+        self.cache = TeacherCache(self.cfg)
+        self.contexts: KDContexts | None = None
 
-    def emit(self, event: dict[str, Any]) -> None:
+    def emit(self, event: Event) -> None:
         self.events.emit(event)
-        if event.get("type") == "epoch":
-            flat = {k: v for k, v in event.items() if k != "valid"}
-            flat.update({f"valid_{k}": v for k, v in event.get("valid", {}).items()})
-            self.metrics.append(flat)
+        if isinstance(event, Epoch):
+            self.metrics.append(event.row())
         self.display(event)
 
+    def add_results(self, rows: list[dict[str, Any]]) -> None:
+        self.rows.extend(rows)
+        self.run.write_results(self.rows)
+        self.emit(Result(rows=rows))
+
     def should_stop(self) -> bool:
-        if not self.stop_requested and self.run.stop_file.exists():
+        if not self.stop_requested and self.run.stop_requested():
             self.stop_requested = True
-            self.emit({"type": "stop_requested"})
+            self.emit(StopRequested())
         return self.stop_requested
 
     # ---- phases -------------------------------------------------------------------------
 
     def run_all(self, teacher_only: bool = False) -> list[dict[str, Any]]:
-        cfg = self.cfg
-        cache = TeacherCache(cfg)
-        resolved = cfg.to_dict()
-        resolved["runtime"] = {
-            "device": str(self.p.device), "teacher_cache": str(cache.dir),
-            "teacher_cached": cache.exists(), "torch": str(torch.__version__),
-            "host": platform.node(), "protocol": cfg.data.protocol, "masking": MASKING_RULE,
-            "teacher_only": teacher_only, "kd_positions": kd_positions(cfg),
-        }
-        self.run.write_config(resolved)
-        self.emit({"type": "run_start", "name": cfg.name, "device": str(self.p.device),
-                   "dataset": self.p.stats, "methods": [] if teacher_only else cfg.methods,
-                   "seeds": cfg.seeds, "teacher_cached": cache.exists()})
+        try:
+            return self._run_all(teacher_only)
+        finally:
+            self._lock.close()
+
+    def _run_all(self, teacher_only: bool) -> list[dict[str, Any]]:
+        cfg, cache = self.cfg, self.cache
+        if self.resuming:
+            students = len({k for k in self.done if k[0] == "student"})
+            self.emit(Resumed(fits_done=students + any(k[0] == "teacher" for k in self.done),
+                              continuing=self.continuing()))
+        else:
+            resolved = cfg.to_dict()
+            resolved["runtime"] = {
+                "device": str(self.p.device), "teacher_cache": str(cache.dir),
+                "teacher_cached": cache.exists(), "torch": str(torch.__version__),
+                "host": platform.node(), "protocol": cfg.data.protocol, "masking": MASKING_RULE,
+                "teacher_only": teacher_only, "kd_positions": kd_positions(cfg),
+            }
+            self.run.write_config(resolved)
+            self.emit(RunStart(name=cfg.name, device=str(self.p.device), dataset=self.p.stats,
+                               methods=[] if teacher_only else list(cfg.methods), seeds=list(cfg.seeds),
+                               teacher_cached=cache.exists()))
         status = "finished"
         try:
-            teacher = self.teacher_phase(cache)
+            teacher = self.teacher_phase()
             if not teacher_only and not self.stop_requested:
                 self.student_phase(teacher)
             if self.stop_requested:
                 status = "stopped"
+            self.write_tables()
         except BaseException as e:
             interrupted = isinstance(e, KeyboardInterrupt)
-            self.emit({"type": "error", "message": str(e) or e.__class__.__name__,
-                       "kind": e.__class__.__name__,
-                       "traceback": "" if interrupted else traceback.format_exc(limit=8)})
-            self.emit({"type": "end", "status": "stopped" if interrupted else "failed"})
+            self.emit(Error(message=str(e) or e.__class__.__name__, kind=e.__class__.__name__,
+                            traceback="" if interrupted else traceback.format_exc(limit=8)))
+            self.emit(End(status="stopped" if interrupted else "failed", diverged=self.diverged()))
             self.events.close()
             raise
-        self.emit({"type": "end", "status": status})
+        self.emit(End(status=status, diverged=self.diverged()))
         self.events.close()
-        return self.results.rows
+        return self.rows
 
-    def teacher_phase(self, cache: TeacherCache):
-        cfg, data, device = self.cfg, self.p.data, self.p.device
+    def diverged(self) -> int:
+        return len({(r["method"], r["seed"]) for r in self.rows if r.get("status") == "diverged"})
+
+    def continuing(self) -> str:
+        """The fit a resumed run picks up first, for the `resumed` event."""
+        todo = [("teacher", "teacher", self.cfg.teacher_seed)]
+        todo += [("student", m, s) for m in self.cfg.methods for s in self.cfg.seeds]
+        for model, method, seed in todo:
+            if (model, method, seed) not in self.done:
+                who = "teacher" if model == "teacher" else f"{method} seed {seed}"
+                path = self.run.resume_file(model, method, seed)
+                return f"{who} from its last completed epoch" if path.is_file() else f"{who} from the start"
+        return "nothing: every fit has results"
+
+    def write_tables(self) -> None:
+        """summary.csv and significance.csv beside results.csv, from the file as written."""
+        from .report import tables
+
+        if self.rows:
+            self.run.write_summary(*tables(self.run.read_results(), self.cfg.eval.report_diverged))
+
+    def fit(self, job: FitJob) -> FitResult:
+        """fit() with the run's resume file, and metrics.csv repaired when it continues."""
+        label = vars(job.label)
+        job.resume_file = self.run.resume_file(**label)
+        job.on_resume = lambda ev: drop_epochs_after(self.run.metrics, label, ev.epoch, ev.row())
+        return fit(job, self.emit, self.should_stop)
+
+    def finish_fit(self, label: FitLabel) -> None:
+        """Its results are written: the state to resume from is no longer needed."""
+        self.run.resume_file(**vars(label)).unlink(missing_ok=True)
+
+    def teacher_phase(self):
+        cfg, data, device, cache = self.cfg, self.p.data, self.p.device, self.cache
+        label = FitLabel("teacher", "teacher", cfg.teacher_seed)
         torch.manual_seed(cfg.teacher_seed)
         teacher = build_model(cfg.teacher, data.n_items, data).to(device)
+        if ("teacher", "teacher", cfg.teacher_seed) in self.done:  # resumed after the teacher
+            source = cache.weights if cache.exists() else self.run.checkpoint("teacher")
+            state, _ = load_checkpoint(source, map_location=device)
+            teacher.load_state_dict(state)
+            teacher.eval()
+            rows = self.evaluate_model(teacher, "teacher", "teacher", cfg.teacher_seed, {}, reference=None)
+            self.teacher_out = {r["split"]: r["_out"] for r in rows}
+            return teacher
         cached = cache.exists()
-        self.emit({"type": "phase", "phase": "teacher", "cached": cached, "key": cache.key})
+        self.emit(Phase(phase="teacher", cached=cached, key=cache.key))
+        status = "finished"
         if cached:
             state, _ = load_checkpoint(cache.weights, map_location=device)
             teacher.load_state_dict(state)
             meta = cache.meta()
         else:
-            trajectory = cache.dir / "trajectory"  # weights every hetcomp.every epochs, for hetcomp
-            shutil.rmtree(trajectory, ignore_errors=True)
+            if not self.run.resume_file(**vars(label)).is_file():
+                shutil.rmtree(cache.trajectory_dir, ignore_errors=True)
+            periods = trajectory_periods(cfg)
 
-            def save_trajectory(epoch: int, row: Any) -> None:
-                if epoch % cfg.hetcomp.every == 0:
-                    save_checkpoint(trajectory / f"epoch{epoch}.pt", teacher.state_dict(), {"epoch": epoch})
+            def save_trajectory(epoch: int, ev: Epoch) -> None:
+                if any(epoch % p == 0 for p in periods):
+                    save_checkpoint(cache.trajectory_path(epoch), teacher.state_dict(), {"epoch": epoch})
 
-            res = fit(teacher, data, cfg.teacher_train, cfg.eval,
-                      FitSpec("teacher", "teacher", cfg.teacher_seed), device=device,
-                      sink=self.emit, checkpoint=self.run.checkpoints / "teacher.pt",
-                      should_stop=self.should_stop, on_epoch=save_trajectory)
+            job = FitJob(teacher, data, cfg.teacher_train, cfg.eval, label, device,
+                         checkpoint=self.run.checkpoint("teacher"), on_epoch=save_trajectory)
+            try:
+                res = self.fit(job)
+            except Diverged as e:  # without a teacher there is nothing to distil
+                raise Diverged(f"the teacher diverged: {e}; lower teacher_train.lr", e.epoch, e.best_epoch) from None
             meta = {"best_epoch": res.best_epoch, "epochs": res.epochs_run}
-            if not res.stopped:  # a stopped teacher is not the configured one: never cache it
+            if res.stopped:  # a stopped teacher is not the configured one: never cache it
+                status = "stopped"
+            else:
                 save_checkpoint(cache.weights, teacher.state_dict(), meta)
                 cache.write_meta({**meta, "config": asdict(cfg.teacher)})
         teacher.eval()
-        rows = self.evaluate_model(teacher, "teacher", "teacher", cfg.teacher_seed, meta,
+        rows = self.evaluate_model(teacher, "teacher", "teacher", cfg.teacher_seed, {**meta, "status": status},
                                    reference=None, cached=cached)
         self.teacher_out = {r["split"]: r.pop("_out") for r in rows}
         pop_rows = self.evaluate_model(Popularity(self.p.data).to(self.p.device), "popularity",
-                                       "popularity", "", {}, reference=self.teacher_out)
+                                       "popularity", "", {"status": "finished"}, reference=self.teacher_out)
         for r in pop_rows:
             r.pop("_out")
-        self.results.add(rows + pop_rows)
-        self.emit({"type": "result", "rows": rows + pop_rows})
+        self.add_results(rows + pop_rows)
+        self.finish_fit(label)
         return teacher
+
+    def trajectory(self) -> Trajectory:
+        """The cached teacher's saved checkpoints, loaded on demand as frozen views."""
+        cfg, data, device, cache = self.cfg, self.p.data, self.p.device, self.cache
+        files = cache.trajectory_files()
+        contexts = self.contexts
+
+        def view(epoch: int) -> TeacherView:
+            model = build_model(cfg.teacher, data.n_items, data).to(device)
+            state, _ = load_checkpoint(files[epoch], map_location=device)
+            model.load_state_dict(state)
+            return TeacherView(model, contexts, cfg.eval.chunk, device)
+
+        best = cache.meta().get("best_epoch") if cache.exists() else None
+        return Trajectory(sorted(files), best, str(cache.trajectory_dir), view)
 
     def student_phase(self, teacher) -> None:
         cfg, data, device = self.cfg, self.p.data, self.p.device
-        contexts = KDContexts(data, kd_positions(cfg), cfg.student.max_len)
+        self.contexts = contexts = KDContexts(data, kd_positions(cfg), cfg.student.max_len)
+        todo = [(m, s) for m in cfg.methods for s in cfg.seeds if ("student", m, s) not in self.done]
         view = None
-        if any(METHODS[m].uses_teacher for m in cfg.methods):
+        if any(METHODS[m].distiller.uses_teacher for m, _ in todo):
             t0 = time.perf_counter()
             view = TeacherView(teacher, contexts, cfg.eval.chunk, device)
-            self.emit({"type": "phase", "phase": "teacher_view", "contexts": contexts.n,
-                       "seconds": time.perf_counter() - t0})
-        for method in cfg.methods:
-            for seed in cfg.seeds:
-                if self.should_stop():
-                    return
-                self.emit({"type": "phase", "phase": "student", "method": method, "seed": seed})
-                torch.manual_seed(seed)
-                student = build_model(cfg.student, data.n_items, data).to(device)
-                distiller = METHODS[method](cfg, view, contexts, device, seed)
-                for note in getattr(distiller, "notes", []):
-                    self.emit(note)
-                res = fit(student, data, cfg.student_train, cfg.eval, FitSpec("student", method, seed),
-                          device=device, sink=self.emit, distiller=distiller, contexts=contexts,
-                          reference_top=self.teacher_out["valid"].topk,
-                          checkpoint=self.run.checkpoints / f"student-{method}-{seed}.pt",
-                          should_stop=self.should_stop)
-                meta = {"best_epoch": res.best_epoch, "epochs": res.epochs_run}
-                rows = self.evaluate_model(student, "student", method, seed, meta,
-                                           reference=self.teacher_out)
-                for r in rows:
-                    r.pop("_out")
-                self.results.add(rows)
-                self.emit({"type": "result", "rows": rows})
+            self.emit(Phase(phase="teacher_view", contexts=contexts.n, seconds=time.perf_counter() - t0))
+        for method, seed in todo:
+            if self.should_stop():
+                return
+            self.train_student(method, seed, view)
+
+    def train_student(self, method: str, seed: int, view: TeacherView | None) -> None:
+        cfg, data, device, contexts = self.cfg, self.p.data, self.p.device, self.contexts
+        label = FitLabel("student", method, seed)
+        self.emit(Phase(phase="student", method=method, seed=seed))
+        torch.manual_seed(seed)
+        student = build_model(cfg.student, data.n_items, data).to(device)
+        setup = kd_setup(cfg, view, contexts, device, seed)
+        if METHODS[method].distiller.needs_trajectory():
+            setup.trajectory = self.trajectory()
+        distiller = build_distiller(method, cfg.method_settings.get(method), setup)
+        for message in setup.warnings:
+            self.emit(RunWarning(method=method, message=message))
+        job = FitJob(student, data, cfg.student_train, cfg.eval, label, device, distiller=distiller,
+                     contexts=contexts, reference_top=self.teacher_out["valid"].topk,
+                     checkpoint=self.run.checkpoint("student", method, seed))
+        try:
+            res = self.fit(job)
+            meta = {"best_epoch": res.best_epoch, "epochs": res.epochs_run,
+                    "status": "stopped" if res.stopped else "finished"}
+        except Diverged as e:
+            self.emit(Error(message=f"{method} seed {seed} diverged: {e}; its rows say status=diverged "
+                                    "(lower the learning rate, or raise a KD temperature)",
+                            kind="Diverged", method=method, seed=seed, epoch=e.epoch))
+            meta = {"best_epoch": e.best_epoch, "epochs": e.epoch, "status": "diverged"}
+        rows = self.evaluate_model(student, "student", method, seed, meta, reference=self.teacher_out)
+        for r in rows:
+            r.pop("_out")
+        self.add_results(rows)
+        self.finish_fit(label)
 
     def evaluate_model(self, model, role: str, method: str, seed: int, meta: dict[str, Any],
                        reference: dict[str, RankingOutput] | None, cached: bool = False) -> list[dict[str, Any]]:
+        """One row per split. A diverged fit is evaluated at its best epoch before diverging
+        (never at a non-finite state); with no such epoch its metrics are left empty."""
         cfg, data = self.cfg, self.p.data
         arch = getattr(cfg, role, None)  # None for the popularity reference
         rows = []
         for split in SPLITS:
-            out = evaluate(model, data, split, cfg.eval.ks, cfg.eval.chunk, cfg.eval.mask_history,
-                           topk=cfg.eval.overlap_k, device=self.p.device)
+            out = None
+            if meta.get("status") != "diverged" or meta.get("best_epoch"):
+                out = evaluate(model, data, split, cfg.eval.ks, cfg.eval.chunk, cfg.eval.mask_history,
+                               topk=cfg.eval.overlap_k, device=self.p.device)
             k = cfg.eval.overlap_k
-            overlap = 1.0 if reference is None else topk_overlap(out.topk, reference[split].topk)
+            metrics = out.metrics if out is not None else dict.fromkeys(metric_names(cfg.eval.ks))
+            overlap = None if out is None else 1.0 if reference is None else topk_overlap(out.topk, reference[split].topk)
             rows.append({
-                "model": role, "method": method, "seed": seed, "split": split, **out.metrics,
+                "model": role, "method": method, "seed": seed, "split": split, **metrics,
                 f"overlap@{k}": overlap, "best_epoch": meta.get("best_epoch"),
                 "epochs": meta.get("epochs"), "dataset": cfg.data.source,
                 "arch": arch.arch if arch else role, "dim": arch.dim if arch else "",
                 "loss": arch.loss if arch else "", "kd_positions": kd_positions(cfg) if role == "student" else "",
                 "protocol": cfg.data.protocol, "masking": MASKING_RULE if cfg.eval.mask_history else "none",
-                "teacher_cached": cached if role == "teacher" else "", "_out": out,
+                "teacher_cached": cached if role == "teacher" else "", "status": meta.get("status", "finished"),
+                "_out": out,
             })
         return rows
 
 
 def run_experiment(cfg: ExperimentConfig, run_dir: Path, display: Sink = lambda e: None,
                    teacher_only: bool = False, say: Callable[[str], None] = lambda s: None) -> list[dict[str, Any]]:
+    """The one entry (`rcekd distill`, `rcekd train-teacher`, the TUI's launches, tests).
+
+    Every input check (config, data, sizes, the run directory itself) happens before the run
+    directory is written, so a bad input leaves nothing behind.
+    """
     prep = prepare(cfg, say)
+    RunDir(run_dir).check_new()
+    say(f"run directory: {run_dir}")
     return Experiment(prep, run_dir, display).run_all(teacher_only=teacher_only)
+
+
+def resume_experiment(run_dir: Path, display: Sink = lambda e: None,
+                      say: Callable[[str], None] = lambda s: None) -> list[dict[str, Any]]:
+    """`rcekd distill --resume D`: continue the run in D with the config it was started with."""
+    from .config import from_dict
+    from .runs.status import last_end
+
+    run = RunDir(run_dir)
+    if not run.root.is_dir() or not run.config.is_file():
+        raise ConfigError(f"'{run.root}' holds no run to resume (no {run.config.name}); pass a run directory")
+    end = last_end(run.root)
+    if end is not None and end.status == "finished":
+        raise ConfigError(f"'{run.root}' has finished; nothing to resume (start a new run with another --run-dir)")
+    config = run.read_config()
+    runtime = config.pop("runtime", {}) or {}
+    cfg = from_dict(config)
+    prep = prepare(cfg, say)
+    say(f"resuming {run.root}")
+    return Experiment(prep, run.root, display, resume=True).run_all(teacher_only=bool(runtime.get("teacher_only")))

@@ -23,7 +23,8 @@ def paired_t_pvalue(a: list[float], b: list[float]) -> float:
 
 def summarize(results: pd.DataFrame, split: str = "test", metrics: list[str] | None = None) -> pd.DataFrame:
     """One row per method (teacher first): n seeds, mean and std of each metric."""
-    metrics = [m for m in (metrics or HEADLINE + ["overlap@10"]) if m in results.columns]
+    overlaps = [c for c in results.columns if str(c).startswith("overlap@")]
+    metrics = [m for m in (metrics or HEADLINE + overlaps) if m in results.columns]
     df = results[results["split"] == split]
     rows = []
     for method, g in df.groupby("method", sort=False):
@@ -72,3 +73,22 @@ def best_other_gain(results: pd.DataFrame, target: str = "rcekd", metric: str = 
     others = students.drop(target)
     best = others.idxmax()
     return str(best), float(students[target] / others[best] - 1.0)
+
+
+def comparable(results: pd.DataFrame, include_diverged: bool = False) -> pd.DataFrame:
+    """The rows a comparison may use: fits that finished (and, when asked, diverged ones at their
+    best epoch before diverging). Stopped fits trained less and are left out until resumed;
+    results written before rows had a status count as finished."""
+    if "status" not in results.columns:
+        return results
+    keep = {"finished", "diverged"} if include_diverged else {"finished"}
+    status = results["status"].fillna("finished")
+    rows = results[status.isin(keep)]
+    metrics = [c for c in rows.columns if "@" in str(c)]
+    return rows.dropna(subset=metrics, how="all") if metrics else rows
+
+
+def tables(results: pd.DataFrame, include_diverged: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What a finished run (or a combination of runs) writes beside results.csv: summary, significance."""
+    rows = comparable(results, include_diverged)
+    return summarize(rows, "test"), significance(rows)

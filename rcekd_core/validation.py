@@ -1,59 +1,78 @@
-"""Reject impossible settings before any work starts, with one line that names the fix."""
+"""Reject impossible settings before any work starts, with one line that names the fix.
+
+Single settings carry their ranges (settings.setting), a KD method checks its own rules
+(MethodSettings.check), a backbone declares the losses it trains with; what stays here are
+the rules that span several settings: teacher vs student family, protocol vs family, windows,
+the method list, and list sizes against the catalogue.
+"""
 
 from __future__ import annotations
 
-from .errors import ConfigError
-from .settings import ExperimentConfig, ModelConfig, TrainConfig
+import dataclasses
+import re
 
-def _positive(value: float, key: str, allow_zero: bool = False) -> None:
-    if value < 0 or (value == 0 and not allow_zero):
-        bound = "≥ 0" if allow_zero else "> 0"
-        raise ConfigError(f"'{key}' must be {bound}; got {value}")
+from .errors import ConfigError
+from .settings import ExperimentConfig, check_ranges, item_counts
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # the run's name becomes a folder name
+SECTIONS = ("data", "teacher", "student", "teacher_train", "student_train", "eval")
 
 
 def validate(cfg: ExperimentConfig) -> None:
     """Reject impossible settings before any work starts."""
-    from .kd.registry import method_names  # late: kd imports config types
-    from .models.registry import is_general, model_names
+    from .eval.metrics import (
+        metric_names,  # late: keeps `import rcekd_core.config` light
+    )
+    from .kd.registry import METHODS
+    from .models.registry import MODELS, is_general
 
+    if not NAME.fullmatch(cfg.name):
+        raise ConfigError(f"'name' {cfg.name!r} must be a plain folder name (letters, digits, . _ -, at most 100); "
+                          "use --run-dir to choose where a run is written")
+    check_ranges(cfg, "")  # the top-level settings (seeds, teacher_seed)
+    for name in SECTIONS:
+        check_ranges(getattr(cfg, name), f"{name}.")
+    for name, section in cfg.method_settings.items():
+        check_ranges(section, f"{name}.")
+        section.check(f"{name}.")
     for role in ("teacher", "student"):
         arch = getattr(cfg, role).arch
-        if arch not in model_names():
-            raise ConfigError(f"unknown {role}.arch '{arch}'; choose one of: {', '.join(model_names())}")
-    general = [is_general(cfg.teacher.arch), is_general(cfg.student.arch)]
-    if general[0] != general[1]:
+        if arch not in MODELS:
+            raise ConfigError(f"unknown {role}.arch '{arch}'; choose one of: {', '.join(MODELS)}")
+    general = is_general(cfg.teacher.arch)
+    if general != is_general(cfg.student.arch):
         raise ConfigError(f"teacher {cfg.teacher.arch} and student {cfg.student.arch} must both be sequential "
                           "(sasrec, gru4rec, hstu) or both general (mf, lightgcn): their states differ")
     for role in ("teacher", "student"):
-        m: ModelConfig = getattr(cfg, role)
-        for k in ("dim", "blocks", "heads", "max_len"):
-            _positive(getattr(m, k), f"{role}.{k}")
+        m = getattr(cfg, role)
         if m.dim % m.heads:
             raise ConfigError(f"{role}.dim ({m.dim}) must be divisible by {role}.heads ({m.heads})")
-        if not 0 <= m.dropout < 1:
-            raise ConfigError(f"'{role}.dropout' must be in [0, 1); got {m.dropout}")
-        if is_general(m.arch):
-            if m.loss not in ("bpr", "ce"):
-                raise ConfigError(f"unknown {role}.loss '{m.loss}' for {m.arch}; choose bpr or ce")
-        elif m.loss not in ("ce", "bce", "ssm"):
-            raise ConfigError(f"unknown {role}.loss '{m.loss}'; choose ce, bce or ssm (hstu only)")
-        if m.loss == "ssm" and m.arch != "hstu":
-            raise ConfigError(f"{role}.loss ssm (sampled softmax) is for arch hstu; use ce or bce")
-        _positive(m.negatives, f"{role}.negatives")
-        _positive(m.temperature, f"{role}.temperature")
-    for role in ("teacher_train", "student_train"):
-        t: TrainConfig = getattr(cfg, role)
-        _positive(t.epochs, f"{role}.epochs", allow_zero=True)
-        for k in ("batch_size", "lr", "patience", "eval_every"):
-            _positive(getattr(t, k), f"{role}.{k}")
-        _positive(t.weight_decay, f"{role}.weight_decay", allow_zero=True)
+        losses = MODELS[m.arch].losses
+        if m.loss not in losses:
+            raise ConfigError(f"{role}.loss '{m.loss}' is not available for {m.arch}; choose {', '.join(losses)}")
+    want = "ratio" if general else "loo"
+    if cfg.data.protocol != want:
+        kind = "general" if general else "sequential"
+        raise ConfigError(f"{kind} models ({cfg.teacher.arch} → {cfg.student.arch}) use data.protocol {want}; "
+                          f"got {cfg.data.protocol}: add --set data.protocol={want}")
+    if not general and cfg.kd_positions == "all" and cfg.teacher.max_len < cfg.student.max_len:
+        raise ConfigError(
+            f"kd_positions=all needs teacher.max_len ({cfg.teacher.max_len}) ≥ student.max_len "
+            f"({cfg.student.max_len}); raise the teacher's or use --set kd_positions=last")
     if not cfg.eval.ks or any(k <= 0 for k in cfg.eval.ks):
         raise ConfigError(f"'eval.ks' must be positive cut-offs such as 10,20; got {cfg.eval.ks}")
-    _positive(cfg.eval.chunk, "eval.chunk")
-    _positive(cfg.eval.overlap_k, "eval.overlap_k")
+    measured = metric_names(cfg.eval.ks)
+    if cfg.eval.select not in measured:
+        raise ConfigError(f"eval.select '{cfg.eval.select}' is not measured with eval.ks {cfg.eval.ks}; "
+                          f"choose one of: {', '.join(measured)}")
+    _check_methods(cfg, list(METHODS))
+    if not cfg.seeds or len(set(cfg.seeds)) != len(cfg.seeds):
+        raise ConfigError(f"'seeds' must be distinct integers such as 0,1,2; got {cfg.seeds}")
+
+
+def _check_methods(cfg: ExperimentConfig, known: list[str]) -> None:
     if not cfg.methods:
         raise ConfigError("'methods' is empty; name at least one, e.g. --methods scratch,rcekd")
-    known = method_names()
     if cfg.methods == ["all"]:
         cfg.methods = list(known)
     for name in cfg.methods:
@@ -61,78 +80,18 @@ def validate(cfg: ExperimentConfig) -> None:
             raise ConfigError(f"unknown method '{name}'; choose from: {', '.join(known)} (or all)")
     if len(set(cfg.methods)) != len(cfg.methods):
         raise ConfigError(f"'methods' lists a method twice: {cfg.methods}")
-    if not cfg.seeds or len(set(cfg.seeds)) != len(cfg.seeds):
-        raise ConfigError(f"'seeds' must be distinct integers such as 0,1,2; got {cfg.seeds}")
-    if cfg.kd_positions not in ("last", "all"):
-        raise ConfigError(f"unknown kd_positions '{cfg.kd_positions}'; choose last or all")
-    if cfg.device not in ("auto", "cpu", "cuda"):
-        raise ConfigError(f"unknown device '{cfg.device}'; choose auto, cpu or cuda")
-    if cfg.data.protocol not in ("loo", "ratio"):
-        raise ConfigError(f"unknown data.protocol '{cfg.data.protocol}'; choose loo or ratio")
-    want = "ratio" if general[0] else "loo"
-    if cfg.data.protocol != want:
-        kind = "general" if general[0] else "sequential"
-        raise ConfigError(f"{kind} models ({cfg.teacher.arch} → {cfg.student.arch}) use data.protocol {want}; "
-                          f"got {cfg.data.protocol}: add --set data.protocol={want}")
-    if cfg.data.kcore < 0:
-        raise ConfigError(f"'data.kcore' must be ≥ 0; got {cfg.data.kcore}")
-    kd = cfg.kd
-    _positive(kd.K, "kd.K")
-    _positive(kd.tau, "kd.tau")
-    _positive(kd.lam, "kd.lam", allow_zero=True)
-    if kd.list not in ("teacher", "student"):
-        raise ConfigError(f"unknown kd.list '{kd.list}'; choose teacher or student")
-    r = cfg.rcekd
-    for k in ("K", "L", "M", "T", "tau"):
-        _positive(getattr(r, k), f"rcekd.{k}")
-    _positive(r.beta, "rcekd.beta", allow_zero=True)
-    _positive(r.lam, "rcekd.lam", allow_zero=True)
-    _positive(r.refresh_every, "rcekd.refresh_every", allow_zero=True)
-    if r.M < r.K:
-        raise ConfigError(f"rcekd.M ({r.M}) must be ≥ rcekd.K ({r.K}): the student pool holds its top-K")
-    if r.L > r.M:
-        raise ConfigError(f"rcekd.L ({r.L}) must be ≤ rcekd.M ({r.M}): samples come from the top-M")
-    if r.sampling not in ("teacher", "rank"):
-        raise ConfigError(f"unknown rcekd.sampling '{r.sampling}'; choose teacher or rank")
-    if r.gamma is not None and not 0 <= r.gamma <= 1:
-        raise ConfigError(f"'rcekd.gamma' must be in [0, 1] or null; got {r.gamma}")
-    _validate_baselines(cfg)
-
-
-def _validate_baselines(cfg: ExperimentConfig) -> None:
-    """The ranking/embedding KD baselines: positive sizes, consistent list lengths."""
-    for sec, keys in (("rrd", ("K", "L", "T", "M")), ("dcd", ("K", "T", "M")), ("cd", ("N", "T", "n")),
-                      ("unkd", ("groups", "pairs", "T")), ("hetcomp", ("alpha", "p", "K", "every")),
-                      ("de", ("experts", "tau_start", "tau_end"))):
-        for k in keys:
-            _positive(getattr(getattr(cfg, sec), k), f"{sec}.{k}")
-        _positive(getattr(cfg, sec).lam, f"{sec}.lam", allow_zero=True)
-    _positive(cfg.hetcomp.checkpoints, "hetcomp.checkpoints", allow_zero=True)
-    if cfg.rrd.K > cfg.rrd.M:
-        raise ConfigError(f"rrd.K ({cfg.rrd.K}) must be ≤ rrd.M ({cfg.rrd.M}): interesting items come from the top-M")
-    if cfg.dcd.K > cfg.dcd.M:
-        raise ConfigError(f"dcd.K ({cfg.dcd.K}) must be ≤ dcd.M ({cfg.dcd.M}): samples come from the top-M")
-    if 2 * cfg.cd.n > cfg.cd.N:
-        raise ConfigError(f"cd.n ({cfg.cd.n}) must be ≤ cd.N / 2 ({cfg.cd.N // 2}): n pairs are drawn from the top-N")
-    if cfg.de.tau_end > cfg.de.tau_start:
-        raise ConfigError(f"de.tau_end ({cfg.de.tau_end}) must be ≤ de.tau_start ({cfg.de.tau_start}): τ is annealed down")
 
 
 def check_sizes(cfg: ExperimentConfig, n_items: int) -> None:
-    """Checks that need the dataset: list sizes cannot exceed the catalogue."""
-    for key, k in (("kd.K", cfg.kd.K), ("rcekd.M", cfg.rcekd.M), ("eval.overlap_k", cfg.eval.overlap_k)):
-        if k > n_items:
-            raise ConfigError(f"'{key}' = {k} exceeds the {n_items} items of this dataset; lower it")
-    sized = {"rrd": ("M", "L"), "dcd": ("M",), "cd": ("N",), "hetcomp": ("K",), "unkd": ("groups",)}
-    for method, keys in sized.items():
-        if method in cfg.methods:
-            for k in keys:
-                v = getattr(getattr(cfg, method), k)
-                if v > n_items:
-                    raise ConfigError(f"'{method}.{k}' = {v} exceeds the {n_items} items of this dataset; "
-                                      f"lower it (e.g. --set {method}.{k}={n_items // 2})")
-    if "rrd" in cfg.methods and cfg.rrd.M + cfg.rrd.L > n_items:
-        raise ConfigError(f"rrd.M + rrd.L ({cfg.rrd.M} + {cfg.rrd.L}) exceeds the {n_items} items of this "
-                          "dataset: uninteresting items come from outside the top-M; lower them")
+    """Checks that need the dataset: list sizes of the methods that run cannot exceed the catalogue."""
+    sections = [("eval", cfg.eval)] + [(m, cfg.method_settings[m]) for m in cfg.methods if m in cfg.method_settings]
+    for name, section in sections:
+        for k in item_counts(section):
+            v = getattr(section, k)
+            if v > n_items:
+                raise ConfigError(f"'{name}.{k}' = {v} exceeds the {n_items} items of this dataset; "
+                                  f"lower it (e.g. --set {name}.{k}={n_items // 2})")
+        if dataclasses.is_dataclass(section) and hasattr(section, "check_catalogue"):
+            section.check_catalogue(f"{name}.", n_items)
     if max(cfg.eval.ks) > n_items:
         raise ConfigError(f"'eval.ks' {cfg.eval.ks} exceeds the {n_items} items of this dataset")

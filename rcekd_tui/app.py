@@ -24,24 +24,28 @@ class RcekdApp(App):
         Binding("question_mark", "help", "Help"),
     ]
 
-    def __init__(self, runs_root: Path | None = None, watch_dir: Path | None = None):
+    def __init__(self, runs_root: Path | None = None, watch_dir: Path | None = None, prewarm: bool = True):
         super().__init__()
         self.runs_root = Path(runs_root or DEFAULT_RUNS_ROOT)
         self.watch_dir = Path(watch_dir) if watch_dir else None
+        self.prewarm = prewarm  # False: never import the engine unasked (tests of the light start)
 
     def on_mount(self) -> None:
         if self.watch_dir is not None:
             self.push_screen(RunScreen(self.watch_dir, standalone=True))
         else:
             self.push_screen(RunsScreen(self.runs_root))
-            self.run_worker(_prewarm_engine, thread=True, group="prewarm")
+            if self.prewarm:  # after the first frame is painted, so it does not delay it
+                self.call_after_refresh(self.run_worker, _prewarm_engine, thread=True, group="prewarm")
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
     def action_new_run(self) -> None:
-        from .screens.setup import SetupScreen  # late: keeps `rcekd watch` start-up light
+        from .screens.setup import (
+            SetupScreen,  # late: keeps `rcekd watch` start-up light
+        )
 
         self.push_screen(SetupScreen(self.runs_root))
 
@@ -60,7 +64,10 @@ class RcekdApp(App):
 
 
 def _prewarm_engine() -> None:
-    """Import torch and the engine in the background so the set-up form opens quickly."""
+    """Import torch and the engine in a thread, after the first frame, so the set-up form opens quickly.
+
+    Nothing else on the way to the first screen imports torch or pandas (tests/tui/test_app.py).
+    """
     import rcekd_core.kd.registry  # noqa: F401
 
 

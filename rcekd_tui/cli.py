@@ -12,6 +12,9 @@ from rich.console import Console
 from rich.table import Table
 
 from rcekd_core.errors import ConfigError, RcekdError
+from rcekd_core.runs import (
+    store,  # file names for help texts (light: no torch, no pandas)
+)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Knowledge distillation for recommender systems (RCE-KD), headless or live.")
@@ -25,7 +28,8 @@ app.add_typer(runs_app, name="runs")
 console = Console()
 DEFAULT_RUNS = Path("runs")
 
-PresetOpt = typer.Option("demo", "--preset", "-p", help="Preset name (see `rcekd presets list`) or a YAML path.")
+DEFAULT_PRESET = "demo"
+PresetOpt = typer.Option(None, "--preset", "-p", help="Preset name (see `rcekd presets list`) or a YAML path; default demo.")
 SetOpt = typer.Option(None, "--set", help="Override a setting, e.g. --set rcekd.K=100 (repeatable).")
 DeviceOpt = typer.Option(None, "--device", help="auto | cpu | cuda (default: the preset's, usually auto).")
 DataFileOpt = typer.Option(None, "--data-file", help="Your own CSV/TSV with user, item, timestamp columns.")
@@ -38,11 +42,11 @@ def fail(message: str) -> None:
     raise typer.Exit(2)
 
 
-def build_config(preset: str, sets: list[str] | None, extra: dict[str, Any]):
+def build_config(preset: str | None, sets: list[str] | None, extra: dict[str, Any]):
     from rcekd_core.config import load_config, merge, parse_overrides
 
     overrides = merge(parse_overrides(sets or []), extra)
-    return load_config(preset, overrides)
+    return load_config(preset or DEFAULT_PRESET, overrides)
 
 
 def csv_list(text: str | None, kind: type, name: str) -> list | None:
@@ -54,14 +58,8 @@ def csv_list(text: str | None, kind: type, name: str) -> list | None:
         raise ConfigError(f"--{name} expects a comma-separated list, e.g. --{name} 0,1,2; got '{text}'")
 
 
-def fresh_run_dir(run_dir: Path | None, name: str) -> Path:
-    if run_dir is None:
-        run_dir = DEFAULT_RUNS / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if (run_dir / "events.jsonl").exists():
-        raise ConfigError(f"'{run_dir}' already holds a run; pass a new --run-dir or delete that folder")
-    if run_dir.exists() and not run_dir.is_dir():
-        raise ConfigError(f"--run-dir '{run_dir}' is a file; pass a folder path")
-    return run_dir
+def default_run_dir(run_dir: Path | None, name: str) -> Path:
+    return run_dir if run_dir is not None else DEFAULT_RUNS / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def data_overrides(data_file: Path | None) -> dict[str, Any]:
@@ -69,21 +67,36 @@ def data_overrides(data_file: Path | None) -> dict[str, Any]:
 
 
 def execute(cfg, run_dir: Path | None, teacher_only: bool) -> tuple[Path, list[dict[str, Any]]]:
-    from rcekd_core.experiment import Experiment, prepare
+    from rcekd_core.experiment import run_experiment
 
     from .progress import ConsoleDisplay
 
     display = ConsoleDisplay(console)
-    prep = prepare(cfg, say=display.say)  # every input check happens before the run dir exists
-    target = fresh_run_dir(run_dir, cfg.name)
-    display.say(f"run directory: {target}")
-    rows = Experiment(prep, target, display).run_all(teacher_only=teacher_only)
+    target = default_run_dir(run_dir, cfg.name)
+    stop_on_signals()
+    rows = run_experiment(cfg, target, display, teacher_only=teacher_only, say=display.say)
     return target, rows
 
 
+def stop_on_signals() -> None:
+    """SIGTERM (a scheduler's kill) and SIGHUP (a dropped SSH session) stop the run as Ctrl-C
+    does: the engine writes an `end` event, and `rcekd distill --resume` can continue it."""
+    import signal
+
+    from rcekd_core.errors import Interrupted
+
+    def handler(signum, frame):
+        raise Interrupted(signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, handler)
+
+
 def guarded(fn):
-    """Map RcekdError (and Ctrl-C) to a one-line message and an exit code."""
+    """Map RcekdError, OSError and signals to a one-line message and an exit code."""
     import functools
+
+    from rcekd_core.errors import Interrupted
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -91,9 +104,18 @@ def guarded(fn):
             return fn(*args, **kwargs)
         except RcekdError as e:
             fail(str(e))
+        except Interrupted as e:
+            Console(stderr=True).print(f"stopped by signal {e.signum}: the run directory records the run as "
+                                       "stopped; `rcekd distill --resume DIR` continues it")
+            raise typer.Exit(128 + e.signum)
         except KeyboardInterrupt:
-            Console(stderr=True).print("interrupted: the run directory records the run as stopped")
+            Console(stderr=True).print("interrupted: the run directory records the run as stopped; "
+                                       "`rcekd distill --resume DIR` continues it")
             raise typer.Exit(130)
+        except OSError as e:  # disk full, permission denied, read-only folder, ...
+            where = f" {e.filename}" if e.filename else ""
+            fail(f"cannot read or write{where} ({e.strerror or e.__class__.__name__}); free space, fix the "
+                 "permissions or choose another folder (what was written before is kept)")
 
     return wrapper
 
@@ -101,7 +123,7 @@ def guarded(fn):
 @app.command("train-teacher")
 @guarded
 def train_teacher(
-    preset: str = PresetOpt,
+    preset: Optional[str] = PresetOpt,
     data_file: Optional[Path] = DataFileOpt,
     seed: Optional[int] = typer.Option(None, "--seed", help="Teacher seed (default: the preset's teacher_seed)."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Maximum teacher epochs."),
@@ -120,47 +142,102 @@ def train_teacher(
     cfg = build_config(preset, sets, extra)
     target, rows = execute(cfg, run_dir, teacher_only=True)
     print_results(rows, target)
+    report_unfinished(rows, target)
 
 
 @app.command()
 @guarded
 def distill(
-    preset: str = PresetOpt,
+    preset: Optional[str] = PresetOpt,
     methods: Optional[str] = typer.Option(None, "--methods", help="Comma-separated methods, e.g. scratch,kd,rcekd, or all."),
     seeds: Optional[str] = typer.Option(None, "--seeds", help="Comma-separated student seeds, e.g. 0,1,2."),
     data_file: Optional[Path] = DataFileOpt,
     device: Optional[str] = DeviceOpt,
     run_dir: Optional[Path] = RunDirOpt,
     sets: Optional[list[str]] = SetOpt,
+    resume: Optional[Path] = typer.Option(
+        None, "--resume", help="Continue the run in this directory (killed, stopped or failed): fits with "
+        "results are kept, the interrupted one continues from its last completed epoch."),
+    include_diverged: bool = typer.Option(
+        False, "--include-diverged", help="Keep diverged fits (at their best epoch before diverging) in "
+        "summary.csv and significance.csv (same as --set eval.report_diverged=true)."),
 ) -> None:
     """The main job: teacher (cached), then every method x seed; prints a comparison table."""
-    extra: dict[str, Any] = data_overrides(data_file)
-    if methods is not None:
-        extra["methods"] = csv_list(methods, str, "methods")
-    if seeds is not None:
-        extra["seeds"] = csv_list(seeds, int, "seeds")
-    if device is not None:
-        extra["device"] = device
-    cfg = build_config(preset, sets, extra)
-    target, rows = execute(cfg, run_dir, teacher_only=False)
+    if resume is not None:
+        given = [flag for flag, v in (("--preset", preset), ("--methods", methods), ("--seeds", seeds),
+                                      ("--data-file", data_file), ("--device", device), ("--run-dir", run_dir),
+                                      ("--set", sets), ("--include-diverged", include_diverged or None))
+                 if v is not None]
+        if given:
+            raise ConfigError(f"--resume continues a run with the settings it started with; drop {', '.join(given)}")
+        target, rows = execute_resume(resume)
+    else:
+        extra: dict[str, Any] = data_overrides(data_file)
+        if methods is not None:
+            extra["methods"] = csv_list(methods, str, "methods")
+        if seeds is not None:
+            extra["seeds"] = csv_list(seeds, int, "seeds")
+        if device is not None:
+            extra["device"] = device
+        if include_diverged:
+            extra["eval"] = {"report_diverged": True}
+        cfg = build_config(preset, sets, extra)
+        target, rows = execute(cfg, run_dir, teacher_only=False)
     print_results(rows, target)
+    report_unfinished(rows, target)
+
+
+def execute_resume(run_dir: Path) -> tuple[Path, list[dict[str, Any]]]:
+    from rcekd_core.experiment import resume_experiment
+
+    from .progress import ConsoleDisplay
+
+    display = ConsoleDisplay(console)
+    stop_on_signals()
+    return run_dir, resume_experiment(run_dir, display, say=display.say)
+
+
+def report_unfinished(rows: list[dict[str, Any]], run_dir: Path) -> None:
+    """Stopped fits: how to finish them. Diverged fits: one line and exit code 1."""
+    def fits(status: str) -> list[str]:
+        seen = {(r["method"], r["seed"], r.get("epochs")) for r in rows
+                if r.get("status") == status and r.get("model") != "popularity"}
+        return [f"{m}" + (f" seed {s}" if s not in ("", None) else "") + f" (epoch {e})" for m, s, e in sorted(seen, key=str)]
+
+    stopped = fits("stopped")
+    if stopped:
+        console.print(f"stopped early, not in the summary: {', '.join(stopped)}; "
+                      f"`rcekd distill --resume {run_dir}` finishes them", highlight=False)
+    diverged = fits("diverged")
+    if diverged:
+        Console(stderr=True).print(f"[bold red]error:[/] {len(diverged)} fit(s) diverged: {', '.join(diverged)}; "
+                                   "their rows say status=diverged and they are left out of summary.csv "
+                                   "(lower the learning rate or raise the KD temperature)", highlight=False,
+                                   soft_wrap=True)
+        raise typer.Exit(1)
 
 
 def print_results(rows: list[dict[str, Any]], run_dir: Path) -> None:
+    """The comparison table on the console (the run directory already holds summary.csv)."""
     import pandas as pd
 
-    from rcekd_core.report import best_other_gain, significance, summarize
+    from rcekd_core.report import HEADLINE, best_other_gain, comparable, summarize
+    from rcekd_core.runs.store import RunDir
 
-    df = pd.DataFrame(rows)
+    df = comparable(pd.DataFrame(rows))
+    if df.empty:
+        console.print(f"no finished fit to compare yet — {run_dir}")
+        return
     s = summarize(df, "test")
+    shown = HEADLINE + [c for c in df.columns if str(c).startswith("overlap@")]
     table = Table(title=f"test metrics (full ranking, history masked) — {run_dir}")
     table.add_column("method")
     table.add_column("seeds", justify="right")
-    for m in ("NDCG@10", "Recall@10", "NDCG@20", "Recall@20", "overlap@10"):
+    for m in shown:
         table.add_column(m, justify="right")
     for _, r in s.iterrows():
         cells = []
-        for m in ("NDCG@10", "Recall@10", "NDCG@20", "Recall@20", "overlap@10"):
+        for m in shown:
             mean, std = r.get(f"{m} mean"), r.get(f"{m} std")
             cells.append("" if mean is None else f"{mean:.4f} ± {std:.4f}" if r["seeds"] > 1 else f"{mean:.4f}")
         table.add_row(str(r["method"]), str(r["seeds"]), *cells)
@@ -168,11 +245,8 @@ def print_results(rows: list[dict[str, Any]], run_dir: Path) -> None:
     gain = best_other_gain(df)
     if gain:
         console.print(f"rcekd vs best other method ({gain[0]}): {gain[1]:+.1%} test NDCG@10")
-    sig = significance(df)
-    if not sig.empty:
-        sig.to_csv(run_dir / "significance.csv", index=False)
-    s.to_csv(run_dir / "summary.csv", index=False)
-    console.print(f"results: {run_dir / 'results.csv'}  summary: {run_dir / 'summary.csv'}")
+    run = RunDir(run_dir)
+    console.print(f"results: {run.results}  summary: {run.summary}")
 
 
 # ---- data ------------------------------------------------------------------------------
@@ -198,7 +272,14 @@ def data_info(
     sets: Optional[list[str]] = SetOpt,
 ) -> None:
     """Users, items, interactions and mean sequence length after preprocessing."""
-    from rcekd_core.config import DataConfig, _build, list_presets, load_preset_dict, merge, parse_overrides
+    from rcekd_core.config import (
+        DataConfig,
+        _build,
+        list_presets,
+        load_preset_dict,
+        merge,
+        parse_overrides,
+    )
     from rcekd_core.data.loader import dataset_info
     from rcekd_core.data.sources import source_names
 
@@ -257,10 +338,11 @@ def tui(runs_root: Path = typer.Option(DEFAULT_RUNS, "--runs-root", help="Folder
 
 @app.command()
 @guarded
-def watch(run_dir: Path = typer.Argument(..., help="A run directory (one with events.jsonl).")) -> None:
+def watch(run_dir: Path = typer.Argument(..., help=f"A run directory (one with {store.EVENTS}).")) -> None:
     """Follow a run live (or replay a finished one) in the terminal UI."""
-    if not (run_dir / "events.jsonl").exists():
-        raise ConfigError(f"'{run_dir}' has no events.jsonl; pass a run directory written by rcekd distill")
+    from rcekd_core.runs.store import RunDir
+
+    RunDir(run_dir).require("events")
     from .app import run_watch
 
     run_watch(run_dir)
@@ -273,11 +355,12 @@ def runs_export(
     out: Path = typer.Option(..., "--out", "-o", help="CSV file to write."),
 ) -> None:
     """One tidy CSV (run, method, seed, split, metric, value) for the given runs."""
+    from rcekd_core.runs.store import RunDir
+
     from .export import export_tidy
 
     for d in run_dirs:
-        if not (d / "results.csv").exists():
-            raise ConfigError(f"'{d}' has no results.csv; pass finished run directories")
+        RunDir(d).require("results")
     df = export_tidy(run_dirs, out)
     console.print(f"wrote {len(df)} rows to {out}")
 
@@ -286,18 +369,21 @@ def runs_export(
 @guarded
 def runs_combine(
     run_dirs: list[Path] = typer.Argument(..., help="Finished runs of one experiment (methods or seeds split across runs)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Folder for the combined results.csv, summary.csv, significance.csv."),
+    out: Path = typer.Option(..., "--out", "-o", help=f"Folder for the combined {store.RESULTS}, {store.SUMMARY}, {store.SIGNIFICANCE}."),
 ) -> None:
     """One comparison (table, summary, significance tests) from runs of the same teacher and student."""
-    from rcekd_core.runs.store import atomic_write
+    from rcekd_core.report import tables
+    from rcekd_core.runs.store import RunDir
 
     from .combine import combine_runs
 
-    if (out / "results.csv").exists() or (out / "events.jsonl").exists():
+    target = RunDir(out)
+    if target.holds_results():
         raise ConfigError(f"'{out}' already holds results; pass a new --out folder")
     combined, provenance = combine_runs(run_dirs)  # every check happens before anything is written
-    atomic_write(out / "results.csv", combined.to_csv(index=False))
-    atomic_write(out / "combined.yaml", yaml.safe_dump(provenance, sort_keys=False))
+    target.write_results_frame(combined)
+    target.write_combined(provenance)
+    target.write_summary(*tables(combined))
     print_results(combined.to_dict("records"), out)
 
 

@@ -14,24 +14,26 @@ import pandas as pd
 import yaml
 
 from rcekd_core.errors import ConfigError
+from rcekd_core.runs.store import CONFIG, RESULT_KEYS, RESULTS, RunDir
 
-# config.yaml sections that define "the same experiment"
+# sections of a run's config that define "the same experiment"
 SHARED = ["data", "teacher", "teacher_train", "teacher_seed", "student", "student_train", "eval", "kd_positions"]
 REFERENCES = {"teacher", "popularity"}
-KEYS = ["model", "method", "seed", "split"]
+KEYS = RESULT_KEYS
 
 
 def _read(run: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    rd = RunDir(run)
     try:
-        results = pd.read_csv(run / "results.csv")
-        config = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
+        results = pd.read_csv(rd.results)
+        config = yaml.safe_load(rd.config.read_text(encoding="utf-8"))
     except FileNotFoundError as e:
         raise ConfigError(f"'{run}' has no {Path(e.filename).name}; pass finished run directories")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, yaml.YAMLError) as e:
-        raise ConfigError(f"'{run}' has an unreadable results.csv or config.yaml ({type(e).__name__}); "
+        raise ConfigError(f"'{run}' has an unreadable {RESULTS} or {CONFIG} ({type(e).__name__}); "
                           "pass run directories written by rcekd distill")
     if not set(KEYS) <= set(results.columns) or not isinstance(config, dict):
-        raise ConfigError(f"'{run}' is not a run written by rcekd distill (results.csv lacks {', '.join(KEYS)})")
+        raise ConfigError(f"'{run}' is not a run written by rcekd distill ({RESULTS} lacks {', '.join(KEYS)})")
     results["seed"] = results["seed"].astype("Int64")  # reference rows have none: keep seeds integers
     return results, config
 

@@ -7,18 +7,19 @@ from typing import Iterable
 
 import pandas as pd
 
+from rcekd_core.atomic import atomic_write
+from rcekd_core.runs.store import RunDir
+
 COLUMNS = ["run", "method", "seed", "split", "metric", "value"]
 ID_COLUMNS = ["model", "method", "seed", "split"]
 
 
 def tidy_results(run_dirs: Iterable[Path]) -> pd.DataFrame:
-    """Melt each run's results.csv into long form; only metric columns (NAME@K) become rows."""
+    """Melt each run's results into long form; only metric columns (NAME@K) become rows."""
     frames = []
-    for d in run_dirs:
-        d = Path(d)
-        try:
-            df = pd.read_csv(d / "results.csv")
-        except (FileNotFoundError, pd.errors.EmptyDataError):
+    for d in map(RunDir, run_dirs):
+        df = d.read_results()  # empty when missing or unreadable: that run adds nothing
+        if df.empty:
             continue
         if "seed" in df:  # reference rows (popularity) have no seed: keep seeds integers
             df["seed"] = df["seed"].astype("Int64")
@@ -36,7 +37,5 @@ def tidy_results(run_dirs: Iterable[Path]) -> pd.DataFrame:
 def export_tidy(run_dirs: Iterable[Path], out: Path) -> pd.DataFrame:
     """Write the tidy CSV (creating its folder) and return the frame written."""
     df = tidy_results(run_dirs)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out, index=False)
+    atomic_write(Path(out), df.to_csv(index=False))
     return df

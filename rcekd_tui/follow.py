@@ -1,21 +1,76 @@
-"""RunState folds events.jsonl into per-method series; `follow` tails it. No UI here."""
+"""RunState folds a run's event records into per-method series; `follow` tails them. No UI here."""
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from rcekd_core.runs.events import EventTailer
+from rcekd_core.runs.events import (
+    End,
+    Epoch,
+    Error,
+    Event,
+    EventTailer,
+    FitStart,
+    Phase,
+    Result,
+    RunStart,
+    StopRequested,
+)
+from rcekd_core.runs.store import EVENTS, RESULT_KEYS
 
 FAST, SLOW = 0.3, 2.0  # poll seconds: while events flow / once finished or quiet
 QUIET_AFTER = 10.0  # seconds without events before polling slows down
+RESUMED = "resumed"  # the record a resumed run writes before its remaining events (runs/events.py)
+
+
+class Malformed(ValueError):
+    """A record of a known type whose fields have the wrong types (a foreign or corrupt line)."""
+
+
+def _num(value: Any) -> float | None:
+    """A finite number, else None (a missing value, NaN, or something that is not a number)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _int(value: Any, what: str) -> int:
+    if isinstance(value, bool):
+        raise Malformed(what)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise Malformed(what)
+
+
+def _dict(value: Any, what: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise Malformed(what)
+    return value
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise Malformed(what)
+    return value
 
 
 @dataclass
 class Series:
-    """One trained model's curves; every epoch event adds one point."""
+    """One trained model's curves; one point per epoch number.
+
+    An epoch the series already holds (a resumed run redoes the epoch it was killed in)
+    replaces that point, and drops the points after it: they belonged to the killed part.
+    """
 
     model: str
     method: str
@@ -29,21 +84,32 @@ class Series:
     overlap: list[float | None] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
 
-    def add(self, ev: dict[str, Any]) -> None:
-        valid = ev.get("valid") or {}
-        self.epochs.append(int(ev.get("epoch", len(self.epochs) + 1)))
-        self.loss.append(ev.get("loss"))
-        self.base_loss.append(ev.get("base_loss"))
-        self.kd_loss.append(ev.get("kd_loss"))
-        self.ndcg.append(valid.get("NDCG@10"))
-        self.recall.append(valid.get("Recall@10"))
-        self.overlap.append(next((v for k, v in ev.items() if k.startswith("overlap@")), None))
-        self.seconds.append(float(ev.get("seconds") or 0.0))
+    COLUMNS = ("epochs", "loss", "base_loss", "kd_loss", "ndcg", "recall", "overlap", "seconds")
+
+    def add(self, ev: Epoch) -> None:
+        """Raises Malformed (and changes nothing) when the record's fields are not what an epoch has."""
+        valid = _dict(ev.valid, "valid")
+        values = _dict(ev.values, "values")
+        n = _int(ev.epoch, "epoch")
+        point = (n, _num(values.get("loss")), _num(values.get("base_loss")), _num(values.get("kd_loss")),
+                 _num(valid.get("NDCG@10")), _num(valid.get("Recall@10")), _num(ev.overlap),
+                 _num(ev.seconds) or 0.0)
+        if self.epochs and n <= self.epochs[-1]:
+            keep = next(i for i, e in enumerate(self.epochs) if e >= n)
+            for name in self.COLUMNS:
+                del getattr(self, name)[keep:]
+        for name, value in zip(self.COLUMNS, point):
+            getattr(self, name).append(value)
 
 
 @dataclass
 class RunState:
-    """Everything the live screen shows, rebuilt from events alone (so watch == live)."""
+    """Everything the live screen shows, rebuilt from event records alone (so watch == live).
+
+    Records come from `parse_event`, so a run written by an older version replays too. A
+    record whose fields have the wrong types is skipped and counted like an unreadable line;
+    the log says how many lines were skipped.
+    """
 
     name: str = ""
     device: str = ""
@@ -54,7 +120,7 @@ class RunState:
     current: tuple[str, str, int] | None = None  # (model, method, seed) being trained
     epoch: int = 0
     epochs_planned: int = 0
-    status: str = "running"  # running | finished | failed | stopped
+    status: str = "running"  # running | finished | failed | stopped | interrupted
     stop_requested: bool = False
     error: str = ""
     series: dict[tuple[str, str, int], Series] = field(default_factory=dict)
@@ -64,60 +130,121 @@ class RunState:
     started: float | None = None
     last_t: float | None = None
     fits_done: int = 0
+    resumes: int = 0
+    skipped_lines: int = 0  # lines of the events file the tailer could not read
+    malformed: int = 0  # records of a known type with fields of the wrong types
+    _told: int = 0  # skipped lines already reported in the log
 
-    def apply(self, events: list[dict[str, Any]]) -> list[str]:
-        """Fold a batch of events; returns the log lines it produced."""
+    @property
+    def skipped(self) -> int:
+        return self.skipped_lines + self.malformed
+
+    def apply(self, events: list[Event], skipped_lines: int | None = None) -> list[str]:
+        """Fold a batch of events; returns the log lines it produced.
+
+        `skipped_lines`: the tailer's count of unreadable lines so far (reported in the log).
+        """
         before = len(self.log)
         for ev in events:
-            self._one(ev)
+            try:
+                self._one(ev)
+            except (Malformed, TypeError, ValueError, AttributeError, KeyError):
+                self.malformed += 1
+        if skipped_lines is not None:
+            self.skipped_lines = max(self.skipped_lines, skipped_lines)
+        new = self.skipped - self._told
+        if new > 0:
+            self._told = self.skipped
+            self._say(f"skipped {new} unreadable line{'s' if new != 1 else ''} of {EVENTS}")
         return self.log[before:]
 
-    def _one(self, ev: dict[str, Any]) -> None:
-        self.n_events += 1
-        kind = ev.get("type")
-        t = ev.get("t")
-        if t is not None:
-            self.started = self.started if self.started is not None else t
-            self.last_t = t
-        if kind == "run_start":
-            self.name = ev.get("name", "")
-            self.device = ev.get("device", "")
-            self.dataset = ev.get("dataset") or {}
-            self.methods = list(ev.get("methods") or [])
-            self.seeds = list(ev.get("seeds") or [])
+    def _one(self, ev: Event) -> None:
+        """One record; every field is checked before anything changes (see Malformed)."""
+        t = _num(ev.t)
+        if isinstance(ev, RunStart):
+            dataset, methods, seeds = _dict(ev.dataset, "dataset"), _list(ev.methods, "methods"), _list(ev.seeds, "seeds")
+            self.name, self.device = str(ev.name), str(ev.device)
+            self.dataset, self.methods, self.seeds = dataset, [str(m) for m in methods], seeds
             d = self.dataset
             self._say(f"run {self.name} on {self.device}: {d.get('users', '?')} users, "
                       f"{d.get('items', '?')} items, methods {', '.join(self.methods)}")
-        elif kind == "phase":
-            self.phase = ev.get("phase", "")
-            extra = " ".join(f"{k}={ev[k]}" for k in ("method", "seed", "cached", "contexts") if k in ev)
+        elif isinstance(ev, Phase):
+            self.phase = str(ev.phase)
+            extra = " ".join(f"{k}={getattr(ev, k)}" for k in ("method", "seed", "cached", "contexts")
+                             if getattr(ev, k) is not None)
             self._say(f"phase {self.phase} {extra}".rstrip())
-        elif kind == "fit_start":
-            self.current = (ev.get("model", ""), ev.get("method", ""), int(ev.get("seed", 0)))
-            self.epoch, self.epochs_planned = 0, int(ev.get("epochs", 0))
-        elif kind == "epoch":
-            key = (ev.get("model", ""), ev.get("method", ""), int(ev.get("seed", 0)))
-            self.series.setdefault(key, Series(*key)).add(ev)
-            self.current, self.epoch = key, int(ev.get("epoch", 0))
-        elif kind == "result":
-            rows = ev.get("rows") or []
-            self.results.extend(rows)
-            self.fits_done += 1
+        elif isinstance(ev, FitStart):
+            current = (str(ev.model), str(ev.method), _int(ev.seed, "seed"))
+            planned = _int(ev.epochs, "epochs")
+            self.current, self.epoch, self.epochs_planned = current, 0, planned
+        elif isinstance(ev, Epoch):
+            key = (str(ev.model), str(ev.method), _int(ev.seed, "seed"))
+            series = self.series.get(key) or Series(*key)
+            series.add(ev)
+            self.series[key] = series
+            self.current, self.epoch = key, series.epochs[-1]
+        elif isinstance(ev, Result):
+            rows = _list(ev.rows, "rows")
+            if not all(isinstance(r, dict) for r in rows):
+                raise Malformed("rows")
+            new = [self._result(r) for r in rows]
+            if not rows or any(new):  # a resumed run re-reporting a kept fit is not one more fit
+                self.fits_done += 1
             for r in rows:
                 if r.get("split") == "test":
                     seed = "" if r.get("seed") in ("", None) else f" seed {r.get('seed')}"
                     self._say(f"result {r.get('method')}{seed}: test "
                               f"NDCG@10 {_f(r.get('NDCG@10'))} Recall@10 {_f(r.get('Recall@10'))}")
-        elif kind == "stop_requested":
+        elif isinstance(ev, StopRequested):
             self.stop_requested = True
             self._say("stop requested: finishing the current epoch")
-        elif kind == "error":
-            self.error = ev.get("message", "")
-            self._say(f"ERROR {ev.get('kind', '')}: {self.error}")
-        elif kind == "end":
-            self.status = ev.get("status", "finished")
+        elif isinstance(ev, Error):
+            self.error = str(ev.message)
+            self._say(f"ERROR {ev.kind}: {self.error}")
+        elif isinstance(ev, End):
+            if not isinstance(ev.status, str) or not ev.status:
+                raise Malformed("status")
+            self.status = ev.status
             self.phase = self.status
             self._say(f"end: {self.status}")
+        elif getattr(ev, "type", "") == RESUMED:
+            self._resumed(ev)
+        else:
+            return  # a record type this screen does not show
+        if not isinstance(ev, End) and self.status == "interrupted":
+            self.status = "running"  # it was only quiet (or someone resumed it elsewhere)
+        self.n_events += 1
+        if t is not None:
+            self.started = self.started if self.started is not None else t
+            self.last_t = t
+
+    def _result(self, row: dict[str, Any]) -> bool:
+        """A row for a (model, method, seed, split) already held replaces it (a resumed run); True if new."""
+        key = _row_key(row)
+        for i, r in enumerate(self.results):
+            if _row_key(r) == key:
+                self.results[i] = row
+                return False
+        self.results.append(row)
+        return True
+
+    def _resumed(self, ev: Event) -> None:
+        """The run continues after a kill or a stop: finished fits kept, one fit continues."""
+        fits = getattr(ev, "fits_done", None)
+        continuing = str(getattr(ev, "continuing", "") or "")
+        self.status, self.phase = "running", "resumed"
+        self.stop_requested, self.error = False, ""
+        self.resumes += 1
+        kept = f"{fits} finished fits kept" if isinstance(fits, int) and not isinstance(fits, bool) else "resumed"
+        self._say(f"resumed: {kept}" + (f"; continuing {continuing}" if continuing else ""))
+
+    def mark_interrupted(self) -> list[str]:
+        """The run's process is gone without an `end` event (killed, machine down)."""
+        if self.status != "running":
+            return []
+        self.status = "interrupted"
+        self._say("the run's process is gone without an end event: interrupted")
+        return self.log[-1:]
 
     def _say(self, line: str) -> None:
         self.log.append(line)
@@ -127,7 +254,7 @@ class RunState:
         """The teacher's validation NDCG@10: the students' reference line."""
         for r in self.results:
             if r.get("model") == "teacher" and r.get("split") == "valid":
-                return r.get("NDCG@10")
+                return _num(r.get("NDCG@10"))
         return None
 
     def students(self) -> list[Series]:
@@ -151,9 +278,10 @@ class RunState:
             left += fits_left * self.epochs_planned * per_epoch
         return left
 
-    def status_line(self) -> str:
+    def status_line(self, status: str | None = None) -> str:
+        """`status` replaces the leading status word (the screen adds what a key would do)."""
         cur = ""
-        if self.current and self.status == "running":
+        if self.current and self.status in ("running", "interrupted"):
             model, method, seed = self.current
             who = "teacher" if model == "teacher" else f"{method} seed {seed}"
             cur = f" | {who} epoch {self.epoch}/{self.epochs_planned or '?'}"
@@ -162,11 +290,16 @@ class RunState:
         what = "teacher ETA" if self.current and self.current[0] == "teacher" else "ETA"
         eta_s = f" | {what} ≤ {_dur(eta)}" if eta is not None else ""
         stop = " | stopping…" if self.stop_requested and self.status == "running" else ""
-        return f"{self.status} | phase {self.phase}{cur}{eta_s} | device {self.device or '?'}{stop}"
+        return f"{status or self.status} | phase {self.phase}{cur}{eta_s} | device {self.device or '?'}{stop}"
+
+
+def _row_key(row: dict[str, Any]) -> tuple[str, ...]:
+    return tuple("" if row.get(k) is None else str(row.get(k)) for k in RESULT_KEYS)
 
 
 def _f(v: Any) -> str:
-    return f"{v:.4f}" if isinstance(v, (int, float)) else "-"
+    v = _num(v)
+    return "-" if v is None else f"{v:.4f}"
 
 
 def _dur(seconds: float) -> str:
@@ -176,16 +309,23 @@ def _dur(seconds: float) -> str:
 
 
 def follow(events_path: Path, should_stop: Callable[[], bool],
-           sleep: Callable[[float], None] = time.sleep) -> Iterator[list[dict[str, Any]]]:
-    """Yield one batch per poll that found events (bursts coalesce; nothing is dropped)."""
-    tailer = EventTailer(Path(events_path))
+           sleep: Callable[[float], None] = time.sleep, tailer: EventTailer | None = None) -> Iterator[list[Event]]:
+    """Yield one batch of records per poll that found any (bursts coalesce; nothing is dropped).
+
+    A poll that found only unreadable lines yields an empty batch, so the caller can say so
+    (`tailer.skipped` counts them; pass your own tailer to read it). The file may not exist yet:
+    polling waits for the run's first event.
+    """
+    tailer = tailer if tailer is not None else EventTailer(Path(events_path))
     quiet_since = time.monotonic()
     ended = False
     while not should_stop():
+        skipped = tailer.skipped
         batch = tailer.poll()
-        if batch:
+        if batch or tailer.skipped != skipped:
             quiet_since = time.monotonic()
-            ended = ended or any(e.get("type") == "end" for e in batch)
+            for e in batch:  # after an `end`, a `resumed` means the run goes on
+                ended = True if isinstance(e, End) else False if getattr(e, "type", "") == RESUMED else ended
             yield batch
         idle = ended or time.monotonic() - quiet_since > QUIET_AFTER
         sleep(SLOW if idle else FAST)

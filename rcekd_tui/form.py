@@ -1,11 +1,23 @@
-"""The set-up form as data: fields, preset defaults, overrides, and the CLI's own validation."""
+"""The set-up form as data: fields, preset defaults, overrides, and the CLI's own validation.
+
+The preset is read from disk once per selection (`load_preset`, in a worker); the form's
+defaults and every validation while typing come from that dict in memory, exactly as
+`rcekd distill --preset P --set ...` builds its config (merge, then from_dict).
+"""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
-from rcekd_core.config import ExperimentConfig, load_config, parse_overrides
+from rcekd_core.config import (
+    ExperimentConfig,
+    from_dict,
+    load_preset_dict,
+    merge,
+    parse_overrides,
+)
 from rcekd_core.errors import RcekdError
 
 
@@ -42,9 +54,19 @@ def _text(value: Any) -> str:
     return "" if value is None or value == {} else str(value)
 
 
-def preset_values(preset: str) -> dict[str, str]:
-    """The form's text for every field, resolved from the preset (raises RcekdError)."""
-    cfg = load_config(preset).to_dict()
+def load_preset(preset: str) -> dict[str, Any]:
+    """The preset's settings as written (a name or a YAML path; file IO, raises RcekdError)."""
+    return load_preset_dict(preset)
+
+
+def resolve(base: dict[str, Any], overrides: dict[str, Any] | None = None) -> ExperimentConfig:
+    """The validated config of a loaded preset plus overrides (no file IO; raises RcekdError)."""
+    return from_dict(merge(copy.deepcopy(base), overrides or {}))
+
+
+def preset_values(base: dict[str, Any]) -> dict[str, str]:
+    """The form's text for every field, resolved from a loaded preset (raises RcekdError)."""
+    cfg = resolve(base).to_dict()
     values = {f.key: _text(_get(cfg, f.key)) for f in FIELDS}
     values.update({"data.source": cfg["data"]["source"], "data.file": cfg["data"]["file"] or "",
                    "device": cfg["device"], "methods": ",".join(cfg["methods"])})
@@ -73,9 +95,9 @@ def build_overrides(values: dict[str, str], defaults: dict[str, str]) -> dict[st
     return parse_overrides(items)
 
 
-def check(preset: str, overrides: dict[str, Any]) -> tuple[ExperimentConfig | None, str]:
+def check(base: dict[str, Any], overrides: dict[str, Any]) -> tuple[ExperimentConfig | None, str]:
     """(config, "") when valid, else (None, the one-line message the CLI would print)."""
     try:
-        return load_config(preset, overrides), ""
+        return resolve(base, overrides), ""
     except RcekdError as e:
         return None, str(e)

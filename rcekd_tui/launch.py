@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rcekd_core.runs.store import RunDir
+
 FLAG_KEYS = {"methods": "--methods", "seeds": "--seeds", "device": "--device"}
 
 
@@ -54,15 +56,37 @@ def new_run_dir(runs_root: Path, preset: str, now: float | None = None) -> Path:
     return path
 
 
+def build_resume_command(run_dir: Path) -> list[str]:
+    """`rcekd distill --resume D`: finished fits kept, the interrupted fit continues from its last epoch."""
+    return [sys.executable, "-m", "rcekd_tui", "distill", "--resume", str(run_dir)]
+
+
 def start_run(preset: str, run_dir: Path, overrides: dict[str, Any]) -> subprocess.Popen:
-    """Launch in its own session (no SIGHUP from the terminal); output goes to run_dir/stdout.log."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    cmd = build_distill_command(preset, run_dir, overrides)
-    (run_dir / "command.txt").write_text(" ".join(cmd) + "\n")
+    """Launch in its own session (no SIGHUP from the terminal); output goes to the run's stdout log.
+
+    The run directory also records the command line and the process id (which lets the runs
+    list tell a running run from an interrupted one).
+    """
+    run = RunDir(run_dir).create()
+    return _spawn(run, build_distill_command(preset, run.root, overrides))
+
+
+def start_resume(run_dir: Path) -> subprocess.Popen:
+    """Continue an interrupted, stopped or failed run in its own directory, detached like start_run.
+
+    Its output is appended to the run's stdout log; the command line and pid files are
+    rewritten; a stop request left from the first part is cleared (the resume means: go on).
+    """
+    run = RunDir(run_dir)
+    run.clear_stop()
+    return _spawn(run, build_resume_command(run.root))
+
+
+def _spawn(run: RunDir, cmd: list[str]) -> subprocess.Popen:
+    run.write_command(cmd)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    with (run_dir / "stdout.log").open("ab") as log:
+    with run.open_stdout() as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, env=env)
-    (run_dir / "pid").write_text(f"{proc.pid}\n")  # lets the runs list tell running from crashed
+    run.write_pid(proc.pid)
     return proc

@@ -8,13 +8,21 @@ from typing import Any
 
 from textual.message import Message
 
+from rcekd_core.runs.events import Event
+
 
 @dataclass
 class EventsBatch(Message):
-    """All events one poll found (bursts coalesce into one message; none are dropped)."""
+    """All events one poll found (bursts coalesce into one message; none are dropped).
+
+    `skipped`: unreadable lines of the events file so far (the tailer's count); `offset`: how far
+    into the file the tailer had read once these were found.
+    """
 
     run_dir: Path
-    events: list[dict[str, Any]]
+    events: list[Event]
+    skipped: int = 0
+    offset: int = 0
 
 
 @dataclass
@@ -28,6 +36,7 @@ class EngineReady(Message):
     arch_settings: dict[str, tuple[str, ...]] = field(default_factory=dict)  # sizes each backbone reads
     general: frozenset[str] = frozenset()  # user–item backbones (KD context: the user)
     error: str = ""
+    preset: dict[str, Any] = field(default_factory=dict)  # the preset's settings, read once
 
 
 @dataclass
@@ -44,3 +53,12 @@ class RunsListed(Message):
     """A fresh scan of the runs root."""
 
     runs: list[Any]
+
+
+@dataclass
+class CompareLoaded(Message):
+    """What the compare screen shows, read off the UI thread: curves, per-run means, config diff."""
+
+    lines: list[tuple[str, list[int], list[float | None]]]
+    per_run: dict[str, dict[str, dict[str, float | None]]]
+    diff: dict[str, list[Any]]

@@ -5,29 +5,48 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from rcekd_core.runs.events import (
+    End,
+    Epoch,
+    Event,
+    FitStart,
+    Phase,
+    Result,
+    RunStart,
+    StopRequested,
+    parse_event,
+)
 
 KEYS = ("NDCG@10", "Recall@10")
 
 
-def epoch_line(e: dict[str, Any]) -> str:
-    who = "teacher" if e["model"] == "teacher" else f"{e['method']} seed {e['seed']}"
-    parts = [f"{who} epoch {e['epoch']}", f"loss {e.get('loss', float('nan')):.4f}"]
-    if "kd_loss" in e:
-        parts.append(f"kd {e['kd_loss']:.4f}")
-    if "gamma" in e:
-        parts.append(f"γ {e['gamma']:.3f}")
+def epoch_line(e: Epoch) -> str:
+    who = "teacher" if e.model == "teacher" else f"{e.method} seed {e.seed}"
+    loss = e.get("loss")
+    parts = [f"{who} epoch {e.epoch}", f"loss {float('nan') if loss is None else loss:.4f}"]
+    if e.get("kd_loss") is not None:
+        parts.append(f"kd {e.get('kd_loss'):.4f}")
+    if e.get("gamma") is not None:
+        parts.append(f"γ {e.get('gamma'):.3f}")
     for k in KEYS:
-        if k in e.get("valid", {}):
-            parts.append(f"val {k} {e['valid'][k]:.4f}")
-    if "overlap@10" in e:
-        parts.append(f"overlap {e['overlap@10']:.3f}")
-    parts.append(f"{e['seconds']:.2f}s")
+        if k in e.valid:
+            parts.append(f"val {k} {e.valid[k]:.4f}")
+    if e.get("overlap@10") is not None:
+        parts.append(f"overlap {e.get('overlap@10'):.3f}")
+    parts.append(f"{e.seconds:.2f}s")
     return "  ".join(parts)
 
 
 class ConsoleDisplay:
-    """Receives engine events; draws a progress bar per fit when attached to a terminal."""
+    """Receives the engine's event records; draws a progress bar per fit when attached to a terminal."""
 
     def __init__(self, console: Console | None = None, live: bool | None = None):
         self.console = console or Console(stderr=False)
@@ -35,36 +54,37 @@ class ConsoleDisplay:
         self.progress: Progress | None = None
         self.task = None
 
-    def __call__(self, e: dict[str, Any]) -> None:
-        kind = e.get("type")
-        if kind == "run_start":
-            d = e["dataset"]
-            self.say(f"run {e['name']} on {e['device']}: {d['users']} users, {d['items']} items, "
+    def __call__(self, e: Event | dict[str, Any]) -> None:
+        if not isinstance(e, Event):  # a plain dict goes through the schema like a line on disk
+            e = parse_event(e)
+        if isinstance(e, RunStart):
+            d = e.dataset
+            self.say(f"run {e.name} on {e.device}: {d['users']} users, {d['items']} items, "
                      f"{d['interactions']} interactions")
-        elif kind == "phase":
-            if e["phase"] == "teacher":
-                self.say("teacher: " + ("loaded from cache " + e["key"] if e["cached"] else "training"))
-            elif e["phase"] == "student":
-                self.say(f"student: {e['method']} seed {e['seed']}")
-        elif kind == "fit_start":
+        elif isinstance(e, Phase):
+            if e.phase == "teacher":
+                self.say("teacher: " + ("loaded from cache " + str(e.key) if e.cached else "training"))
+            elif e.phase == "student":
+                self.say(f"student: {e.method} seed {e.seed}")
+        elif isinstance(e, FitStart):
             self._start_bar(e)
-        elif kind == "epoch":
+        elif isinstance(e, Epoch):
             self._advance(e)
-        elif kind == "result":
+        elif isinstance(e, Result):
             self._stop_bar()
-            for r in e["rows"]:
+            for r in e.rows:
                 if r["split"] == "test":
                     best = f"  (best epoch {r['best_epoch']})" if r.get("best_epoch") is not None else ""
                     self.say(f"  {r['model']} test NDCG@10 {r['NDCG@10']:.4f}  Recall@10 {r['Recall@10']:.4f}{best}")
-        elif kind == "stop_requested":
+        elif isinstance(e, StopRequested):
             self.say("stop requested: finishing the current epoch")
-        elif kind == "end":
+        elif isinstance(e, End):
             self._stop_bar()
 
     def say(self, text: str) -> None:
         self.console.print(text, highlight=False) if self.live else print(text, flush=True)
 
-    def _start_bar(self, e: dict[str, Any]) -> None:
+    def _start_bar(self, e: FitStart) -> None:
         self._stop_bar()
         if not self.live:
             return
@@ -73,21 +93,19 @@ class ConsoleDisplay:
             TimeElapsedColumn(), TextColumn("{task.fields[info]}"),
             console=self.console, transient=True,
         )
-        label = "teacher" if e["model"] == "teacher" else f"{e['method']}/{e['seed']}"
-        self.task = self.progress.add_task(label, total=e["epochs"], info="")
+        label = "teacher" if e.model == "teacher" else f"{e.method}/{e.seed}"
+        self.task = self.progress.add_task(label, total=e.epochs, info="")
         self.progress.start()
 
-    def _advance(self, e: dict[str, Any]) -> None:
+    def _advance(self, e: Epoch) -> None:
         if self.progress is None:
             print(epoch_line(e), flush=True)
             return
-        v = e.get("valid", {})
-        info = f"val NDCG@10 {v.get('NDCG@10', float('nan')):.4f}  best epoch {e['best_epoch']}"
-        self.progress.update(self.task, completed=e["epoch"], info=info)
+        info = f"val NDCG@10 {e.valid.get('NDCG@10', float('nan')):.4f}  best epoch {e.best_epoch}"
+        self.progress.update(self.task, completed=e.epoch, info=info)
         self.progress.console.print(epoch_line(e), highlight=False, style="dim")
 
     def _stop_bar(self) -> None:
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
-

@@ -1,19 +1,22 @@
-"""Summaries of run directories for the runs screen: status, dataset, methods, best NDCG."""
+"""Summaries of run directories for the runs and compare screens: status, dataset, methods, NDCG.
+
+Plain Python over RunDir's csv rows (no pandas): the runs list is the first screen of
+`rcekd tui`, and pandas alone costs a quarter of a second to import. Whether a run is
+running, finished or crashed is rcekd_core.runs.status's answer.
+"""
 
 from __future__ import annotations
 
 import json
-import os
-import time
+import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
-import pandas as pd
-import yaml
+from rcekd_core.runs.status import is_run_dir, last_modified, run_status
+from rcekd_core.runs.store import RunDir
 
-RECENT = 300.0  # seconds: a run without an `end` event counts as running if touched this recently
-TAIL_BYTES = 65536  # the `end` event is the last line; no need to read the whole file
+Means = dict[str, dict[str, float | None]]  # method -> metric -> mean over seeds
 
 
 @dataclass
@@ -31,102 +34,53 @@ class RunSummary:
         return self.path.name
 
 
-def is_run_dir(path: Path) -> bool:
-    return (path / "events.jsonl").is_file() or (path / "stdout.log").is_file()
-
-
-def run_status(path: Path, now: float | None = None) -> str:
-    """From the last `end` event; else running if recently written, else unknown/crashed."""
-    events = path / "events.jsonl"
-    now = time.time() if now is None else now
-    if events.is_file():
-        with events.open("rb") as fh:
-            fh.seek(max(events.stat().st_size - TAIL_BYTES, 0))
-            tail = fh.read().decode("utf-8", "replace").splitlines()
-        for line in reversed(tail):
-            if '"end"' in line:
-                try:
-                    ev = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if ev.get("type") == "end":
-                    return str(ev.get("status", "finished"))
-    alive = pid_alive(path)
-    if alive is not None:  # launched by the TUI: the process itself says whether it runs
-        if alive:
-            return "running" if events.is_file() else "starting"
-        return "unknown/crashed" if events.is_file() else "failed"
-    mtime = last_modified(path)
-    if now - mtime < RECENT:
-        return "running" if events.is_file() else "starting"
-    return "unknown/crashed" if events.is_file() else "failed"
-
-
-def pid_alive(path: Path) -> bool | None:
-    """None when there is no pid file (run started elsewhere); else whether that process lives."""
-    try:
-        pid = int((path / "pid").read_text().strip())
-    except (OSError, ValueError):
+def number(value: Any) -> float | None:
+    """A metric cell as a float (csv text or an event's number); None if empty, NaN or not a number."""
+    if value is None or isinstance(value, bool):
         return None
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return _not_zombie(pid)
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(x) else x
 
 
-def _not_zombie(pid: int) -> bool:
-    """A child the TUI has not reaped yet still 'exists'; its state in /proc says it ended."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
+def _mean(values: Iterable[Any]) -> float | None:
+    xs = [x for x in map(number, values) if x is not None]
+    return sum(xs) / len(xs) if xs else None
 
 
-def last_modified(path: Path) -> float:
-    stamps = [p.stat().st_mtime for p in (path / "events.jsonl", path / "stdout.log") if p.is_file()]
-    return max(stamps, default=path.stat().st_mtime)
+def metric_columns(rows: list[dict[str, Any]]) -> list[str]:
+    """Every NAME@K column of the rows, first seen first."""
+    return list(dict.fromkeys(k for r in rows for k in r if "@" in k))
 
 
-def read_config(path: Path) -> dict[str, Any]:
-    try:
-        cfg = yaml.safe_load((path / "config.yaml").read_text())
-    except (OSError, yaml.YAMLError):
-        return {}
-    return cfg if isinstance(cfg, dict) else {}
+def mean_by_method(rows: list[dict[str, Any]], split: str = "test", metrics: list[str] | None = None) -> Means:
+    """Mean over seeds per method (in the rows' order, teacher first) of each metric on one split."""
+    metrics = metric_columns(rows) if metrics is None else metrics
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        if r.get("split") == split and r.get("method") not in (None, ""):
+            groups.setdefault(str(r["method"]), []).append(r)
+    return {m: {k: _mean(r.get(k) for r in g) for k in metrics} for m, g in groups.items()}
 
 
-def read_results(path: Path) -> pd.DataFrame:
-    try:
-        return pd.read_csv(path / "results.csv")
-    except (OSError, pd.errors.EmptyDataError, pd.errors.ParserError):
-        return pd.DataFrame()
-
-
-def mean_by_method(results: pd.DataFrame, split: str = "test") -> pd.DataFrame:
-    """Mean over seeds per method (teacher first), numeric metric columns only."""
-    if results.empty or "split" not in results:
-        return pd.DataFrame()
-    df = results[results["split"] == split]
-    metrics = [c for c in df.columns if "@" in c]
-    out = df.groupby("method", sort=False)[metrics].mean()
-    return out
+def best_method(rows: list[dict[str, Any]], metric: str = "NDCG@10") -> tuple[str, float] | None:
+    """The student method with the highest mean test `metric`, and that mean."""
+    students = [r for r in rows if r.get("model") == "student"] if any("model" in r for r in rows) else rows
+    means = mean_by_method(students, "test", [metric])
+    scored = [(m, v[metric]) for m, v in means.items() if v[metric] is not None]
+    return max(scored, key=lambda mv: mv[1]) if scored else None  # first of equals, as idxmax
 
 
 def summarize(path: Path, now: float | None = None) -> RunSummary:
-    cfg = read_config(path)
-    res = read_results(path)
-    best, best_method = None, ""
-    means = mean_by_method(res[res["model"] == "student"] if "model" in res else res)
-    if not means.empty and "NDCG@10" in means:
-        best_method = str(means["NDCG@10"].idxmax())
-        best = float(means["NDCG@10"].max())
+    run = RunDir(path)
+    cfg = run.read_config()
+    best = best_method(run.read_result_rows())
     data = cfg.get("data") or {}
     dataset = data.get("file") or data.get("source") or "?"
-    return RunSummary(path, run_status(path, now), str(dataset), list(cfg.get("methods") or []),
-                      best, best_method, last_modified(path))
+    return RunSummary(run.root, run_status(run, now), str(dataset), list(cfg.get("methods") or []),
+                      best[1] if best else None, best[0] if best else "", last_modified(run))
 
 
 def list_runs(root: Path) -> list[RunSummary]:
@@ -136,6 +90,19 @@ def list_runs(root: Path) -> list[RunSummary]:
         return []
     runs = [summarize(p) for p in root.iterdir() if p.is_dir() and is_run_dir(p)]
     return sorted(runs, key=lambda r: r.mtime, reverse=True)
+
+
+def validation_curves(path: Path, metric: str = "NDCG@10") -> list[tuple[str, list[int], list[float | None]]]:
+    """(method/seed, epochs, validation `metric`) of each student fit in the run's metrics."""
+    fits: dict[tuple[str, str], tuple[list[int], list[float | None]]] = {}
+    for r in RunDir(path).read_metric_rows():
+        epoch = number(r.get("epoch"))
+        if r.get("model") != "student" or epoch is None:
+            continue
+        xs, ys = fits.setdefault((r.get("method", ""), r.get("seed", "")), ([], []))
+        xs.append(int(epoch))
+        ys.append(number(r.get(f"valid_{metric}")))
+    return [(f"{method}/s{seed}", xs, ys) for (method, seed), (xs, ys) in fits.items()]
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -151,7 +118,7 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 def config_diff(paths: list[Path], skip: tuple[str, ...] = ("runtime.host",)) -> dict[str, list[Any]]:
     """Only the flattened config keys whose values differ between the runs."""
-    flats = [flatten(read_config(p)) for p in paths]
+    flats = [flatten(RunDir(p).read_config()) for p in paths]
     keys = sorted(set().union(*flats)) if flats else []
     return {k: [f.get(k) for f in flats] for k in keys
             if k not in skip and len({json.dumps(f.get(k), default=str) for f in flats}) > 1}

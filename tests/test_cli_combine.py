@@ -9,9 +9,7 @@ from typer.testing import CliRunner
 
 from rcekd_tui.cli import app
 
-from .test_cli import TINY, home, preset  # noqa: F401 (fixtures)
-
-runner = CliRunner()
+runner = CliRunner()  # fixtures home, preset, tiny_settings: tests/conftest.py
 
 
 def distill(preset, run_dir, *args):
@@ -28,7 +26,7 @@ def split_runs(preset, home):
     return a, b
 
 
-def test_combine_gives_one_table_with_significance(split_runs, home):
+def test_combine_gives_one_table_with_significance(split_runs, home, tiny_settings):
     a, b = split_runs
     out = home / "both"
     res = runner.invoke(app, ["runs", "combine", str(a), str(b), "--out", str(out)])
@@ -47,7 +45,7 @@ def test_combine_gives_one_table_with_significance(split_runs, home):
     assert set(summary["method"]) == {"teacher", "popularity", "scratch", "kd", "rcekd"}
     prov = yaml.safe_load((out / "combined.yaml").read_text())
     assert prov["combined_from"] == [str(a), str(b)]
-    assert prov["methods"]["rcekd"]["run"] == str(b) and prov["methods"]["rcekd"]["settings"]["K"] == TINY["rcekd"]["K"]
+    assert prov["methods"]["rcekd"]["run"] == str(b) and prov["methods"]["rcekd"]["settings"]["K"] == tiny_settings["rcekd"]["K"]
     assert "rcekd vs best other method" in res.output
 
 

@@ -1,14 +1,13 @@
 """Download raw files into the cache, atomically, with a progress bar.
 
-Writes go to `<dest>.part` and are renamed into place only when complete, so an interrupted
-download never leaves a file that looks valid. Offline machines get an error naming the exact
+Writes go through the project's one atomic writer (a temporary name beside the file, renamed
+into place only when complete), so an interrupted download never leaves a file that looks valid. Offline machines get an error naming the exact
 path where the file can be placed by hand.
 """
 
 from __future__ import annotations
 
 import http.client
-import os
 import shutil
 import urllib.error
 import urllib.request
@@ -16,16 +15,19 @@ import zipfile
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TransferSpeedColumn,
+)
 
+from ..atomic import atomic_file
 from ..errors import DataError
 
 CHUNK = 1 << 16
 TIMEOUT_S = 30
-
-
-def _part(dest: Path) -> Path:
-    return dest.with_suffix(dest.suffix + ".part")
 
 
 def _reason(exc: BaseException) -> str:
@@ -38,11 +40,8 @@ def fetch(url: str, dest: Path, *, offline_hint: str = "") -> Path:
     dest = Path(dest)
     if dest.is_file():
         return dest
-    part = _part(dest)
-    done = False
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        with urllib.request.urlopen(url, timeout=TIMEOUT_S) as resp, open(part, "wb") as out:
+        with urllib.request.urlopen(url, timeout=TIMEOUT_S) as resp, atomic_file(dest, "wb") as out:
             total = resp.headers.get("Content-Length")
             columns = (TextColumn(f"downloading {dest.name}"), BarColumn(), DownloadColumn(),
                        TransferSpeedColumn())
@@ -51,31 +50,21 @@ def fetch(url: str, dest: Path, *, offline_hint: str = "") -> Path:
                 while chunk := resp.read(CHUNK):
                     out.write(chunk)
                     bar.advance(task, len(chunk))
-        os.replace(part, dest)
-        done = True
     except (OSError, ValueError, http.client.HTTPException) as e:
         hint = f" {offline_hint.strip()}" if offline_hint.strip() else ""
         raise DataError(
             f"could not download {url} ({_reason(e)}); download it yourself and place it at "
             f"{dest}{hint}"
         ) from None
-    finally:
-        if not done:
-            part.unlink(missing_ok=True)
     return dest
 
 
 def extract_member(zip_path: Path, member: str, dest: Path) -> Path:
     """Copy one member of a zip archive to dest (via a temp file and an atomic rename)."""
     zip_path, dest = Path(zip_path), Path(dest)
-    part = _part(dest)
-    done = False
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(zip_path) as zf, zf.open(member) as src, open(part, "wb") as out:
+        with zipfile.ZipFile(zip_path) as zf, zf.open(member) as src, atomic_file(dest, "wb") as out:
             shutil.copyfileobj(src, out, CHUNK)
-        os.replace(part, dest)
-        done = True
     except KeyError:
         raise DataError(
             f"{zip_path}: archive has no member {member!r}; delete the archive so it is "
@@ -86,7 +75,4 @@ def extract_member(zip_path: Path, member: str, dest: Path) -> Path:
             f"{zip_path}: cannot extract {member!r} ({_reason(e)}); the archive may be truncated "
             f"— delete it so it is downloaded again, or place the extracted file at {dest}"
         ) from None
-    finally:
-        if not done:
-            part.unlink(missing_ok=True)
     return dest

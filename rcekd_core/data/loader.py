@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from ..config import DataConfig
+from ..atomic import atomic_file
 from ..errors import DataError
+from ..settings import DataConfig
 from .interactions import Interactions
 from .preprocess import preprocess
 from .sources import Source, get_source, raw_dir, rcekd_home
@@ -66,17 +65,11 @@ def _read_cache(path: Path) -> Interactions | None:
 def _write_cache(path: Path, data: Interactions) -> None:
     """Atomic write; a read-only cache only costs the speed-up, never the run."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(
-                    fh, user=data.user, item=data.item, timestamp=data.timestamp,
-                    n_users=data.n_users, n_items=data.n_items,
-                )
-            os.replace(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        with atomic_file(path, "wb") as fh:
+            np.savez(
+                fh, user=data.user, item=data.item, timestamp=data.timestamp,
+                n_users=data.n_users, n_items=data.n_items,
+            )
     except OSError:
         pass
 

@@ -15,8 +15,8 @@ from typing import Callable
 
 import pandas as pd
 
-from ..config import DataConfig
 from ..errors import ConfigError, DataError
+from ..settings import DataConfig
 from . import formats
 from .download import extract_member, fetch
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..config import DataConfig
+from ..settings import DataConfig
 
 GENERATOR_VERSION = 1
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from ..data.sequences import SequenceData
+from ..errors import Diverged
 from ..models.base import Recommender
 from .metrics import metrics_from_ranks, metrics_from_target_ranks
 
@@ -66,6 +67,9 @@ def evaluate(
     width = 1
     for users in user_chunks(data.n_users, chunk):
         scores = masked_scores(model, data, split, users, mask_history, device)
+        if torch.isnan(scores).any() or torch.isposinf(scores).any():
+            # a diverged model: ranks of NaN scores would read as perfect metrics
+            raise Diverged(f"non-finite scores on the {split} split")
         target = data.targets(split, users).to(device)
         if data.multi_target:
             r = target_ranks(scores, target).masked_fill(target == 0, -1).cpu()  # -1: padding

@@ -1,32 +1,78 @@
-"""The Distiller protocol: per-epoch refresh, then a KD loss from tensors per batch."""
+"""The Distiller protocol: per-epoch refresh, then a KD loss from tensors per batch.
+
+A method is one file: its settings (a MethodSettings subclass, with λ) and its Distiller,
+which names that class as `Settings`. It receives only its own section and a KDSetup.
+"""
 
 from __future__ import annotations
 
 import time
-from typing import ClassVar
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import torch
 
-from ..config import ExperimentConfig
+from ..settings import MethodSettings
 from .contexts import KDContexts, context_states
 from .teacher_view import TeacherView
+
+
+@dataclass
+class Trajectory:
+    """Teacher checkpoints saved while it trained, for methods that distil its trajectory."""
+
+    epochs: list[int]  # epochs with a saved checkpoint
+    best_epoch: int | None  # the final (best) teacher's epoch
+    where: str  # the folder, for messages
+    view: Callable[[int], TeacherView]  # epoch -> the frozen view of that checkpoint
+
+
+@dataclass
+class KDSetup:
+    """What a distiller may use besides its own settings."""
+
+    teacher: TeacherView | None
+    contexts: KDContexts
+    device: torch.device
+    seed: int
+    chunk: int  # contexts scored at once (eval.chunk)
+    epochs: int  # the student's planned epochs (student_train.epochs)
+    student_dim: int
+    trajectory: Trajectory | None = None  # set when the method's `needs_trajectory` is true
+    warnings: list[str] = field(default_factory=list)  # the method's notes, emitted as warning events
 
 
 class Distiller:
     """KD term for one method. `loss` returns per-context losses; the loop weights them by λ."""
 
     name: ClassVar[str]
+    Settings: ClassVar[type[MethodSettings]] = MethodSettings
     uses_teacher: ClassVar[bool] = True
     refresh_every: int = 0  # batches between refreshes; 0: once per epoch
 
-    def __init__(self, cfg: ExperimentConfig, teacher: TeacherView | None, contexts: KDContexts,
-                 device: torch.device, seed: int):
-        self.cfg = cfg
-        self.teacher = teacher
-        self.contexts = contexts
-        self.device = device
-        self.gen = torch.Generator(device=device).manual_seed(seed)
-        self.lam = 0.0
+    def __init__(self, settings: MethodSettings, setup: KDSetup):
+        self.c = settings
+        self.lam = settings.lam
+        self.setup = setup
+        self.teacher = setup.teacher
+        self.contexts = setup.contexts
+        self.device = setup.device
+        self.chunk = setup.chunk
+        self.gen = torch.Generator(device=setup.device).manual_seed(setup.seed)
+
+    @classmethod
+    def trajectory_every(cls, settings: MethodSettings) -> int:
+        """Teacher epochs between saved checkpoints this method needs; 0: none.
+
+        Asked of every registered method whenever a teacher trains (it is cached and shared),
+        so a later run of the method finds the checkpoints.
+        """
+        return 0
+
+    @classmethod
+    def needs_trajectory(cls) -> bool:
+        return False
 
     def refresh(self, student) -> None:
         """Recompute what depends on the student (its top lists, samples); no gradients."""
@@ -44,6 +90,15 @@ class Distiller:
     def parameters(self) -> list[torch.nn.Parameter]:
         """Trainable parameters of the method itself (e.g. DE's experts); the loop optimises them too."""
         return []
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a resumed fit needs to continue exactly: the sampling generator, plus what a
+        method keeps across epochs (its own override adds that). Lists recomputed by every
+        epoch's refresh are not state."""
+        return {"gen": self.gen.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.gen.set_state(state["gen"].cpu() if self.device.type == "cpu" else state["gen"])
 
 
 class SharedScores:

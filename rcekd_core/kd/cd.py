@@ -11,24 +11,39 @@ distinct positions gives n distinct items in one vectorised step.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch.nn import functional as F
 
+from ..errors import ConfigError
+from ..settings import MethodSettings, setting
 from .base import Distiller
 from .common import gumbel_topk, student_top_masked
 
 
+@dataclass
+class CDSettings(MethodSettings):
+    """CD (Lee et al. 2019): soft-label BCE on student-guided samples."""
+
+    lam: float = setting(0.01, "weight λ of the KD term (not given in baselines.md)", ge=0)
+    N: int = setting(3000, "student top-N pool (history masked)", gt=0, items=True)
+    T: float = setting(20.0, "position weight exp(-rank / N / T)", gt=0)
+    n: int = setting(2, "items kept per context (better of each of n pairs)", gt=0)
+
+    def check(self, prefix: str) -> None:
+        if 2 * self.n > self.N:
+            raise ConfigError(f"{prefix}n ({self.n}) must be ≤ {prefix}N / 2 ({self.N // 2}): "
+                              "n pairs are drawn from the top-N")
+
+
 class CD(Distiller):
     name = "cd"
-
-    def __init__(self, *args, **kw):
-        super().__init__(*args, **kw)
-        c = self.c = self.cfg.cd
-        self.lam = c.lam
+    Settings = CDSettings
 
     def refresh(self, student) -> None:
         c = self.c
-        pool, valid = student_top_masked(student, self.contexts, c.N, self.cfg.eval.chunk, self.device)
+        pool, valid = student_top_masked(student, self.contexts, c.N, self.chunk, self.device)
         j = torch.arange(c.N, device=pool.device, dtype=torch.float32)
         logw = torch.where(valid, -(j + 1) / c.N / c.T, float("-inf"))
         pos = gumbel_topk(logw, 2 * c.n, self.gen)

@@ -6,18 +6,34 @@ top-K refreshed each epoch.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import torch
 
+from ..settings import MethodSettings, setting
 from .base import Distiller, masked_softmax, soft_ce, student_top
+
+
+@dataclass
+class KDSettings(MethodSettings):
+    """Vanilla listwise CE on a fixed item list."""
+
+    lam: float = setting(1.0, "weight λ of the KD term", ge=0)
+    K: int = setting(50, "list length", gt=0, items=True)
+    tau: float = setting(1.0, "softmax temperature of both sides", gt=0)
+    list: Literal["teacher", "student"] = setting(
+        "teacher", "teacher: the teacher's top-K (fixed); student: the student's top-K refreshed per epoch")
 
 
 class CEKD(Distiller):
     name = "kd"
+    Settings = KDSettings
 
-    def __init__(self, *args, **kw):
-        super().__init__(*args, **kw)
-        c = self.cfg.kd
-        self.lam, self.K, self.tau, self.list = c.lam, c.K, c.tau, c.list
+    def __init__(self, settings: KDSettings, setup):
+        super().__init__(settings, setup)
+        c = settings
+        self.K, self.tau, self.list = c.K, c.tau, c.list
         if self.list == "teacher":
             self._set_list(self.teacher.topk(self.K))
 
@@ -26,12 +42,12 @@ class CEKD(Distiller):
         ids = torch.arange(items.size(0), device=items.device)
         self.p_teacher = torch.cat([
             masked_softmax(self.teacher.scores(c, items[c]) / self.tau)
-            for c in ids.split(self.cfg.eval.chunk)
+            for c in ids.split(self.chunk)
         ])
 
     def refresh(self, student) -> None:
         if self.list == "student":
-            self._set_list(student_top(student, self.contexts, self.K, self.cfg.eval.chunk, self.device))
+            self._set_list(student_top(student, self.contexts, self.K, self.chunk, self.device))
 
     def loss(self, ids, states, student):
         logits = student.score_items(states, self.items[ids]) / self.tau

@@ -17,6 +17,11 @@ import torch
 from ..data.sequences import SequenceData
 
 
+def resolve_mode(kd_positions: str, general_student: bool) -> str:
+    """The context mode a run distils at: general students have one state per user (`user`)."""
+    return "user" if general_student else kd_positions
+
+
 class KDContexts:
     def __init__(self, data: SequenceData, mode: str, max_len: int):
         self.data = data

@@ -12,26 +12,44 @@ Per batch: the relaxed ranking loss of RRD with those two sets.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
+from ..errors import ConfigError
+from ..settings import MethodSettings, setting
 from .base import Distiller
 from .common import gumbel_topk, masked_lse, relaxed_ranking_loss, student_ranks
 
 FLOOR = 1e-5
 
 
+@dataclass
+class DCDSettings(MethodSettings):
+    """DCD (Lee & Kim 2021), user side: under-/over-ranked teacher items by rank discrepancy."""
+
+    lam: float = setting(0.01, "weight λ of the KD term", ge=0)
+    K: int = setting(100, "items sampled on each side", gt=0)
+    T: float = setting(10.0, "rank-difference scale in tanh", gt=0)
+    M: int = setting(500, "teacher list length (history masked)", gt=0, items=True)
+
+    def check(self, prefix: str) -> None:
+        if self.K > self.M:
+            raise ConfigError(f"{prefix}K ({self.K}) must be ≤ {prefix}M ({self.M}): samples come from the top-M")
+
+
 class DCD(Distiller):
     name = "dcd"
+    Settings = DCDSettings
 
-    def __init__(self, *args, **kw):
-        super().__init__(*args, **kw)
-        c = self.c = self.cfg.dcd
-        self.lam = c.lam
+    def __init__(self, settings: DCDSettings, setup):
+        super().__init__(settings, setup)
+        c = settings
         self.top, self.top_valid = self.teacher.topk_masked(c.M)
 
     def refresh(self, student) -> None:
         c = self.c
-        rank_s = student_ranks(student, self.contexts, self.top, self.cfg.eval.chunk, self.device)
+        rank_s = student_ranks(student, self.contexts, self.top, self.chunk, self.device)
         rank_s = rank_s.to(self.top.device).float()
         rank_t = torch.arange(c.M, device=rank_s.device, dtype=torch.float32)
         d = (rank_s - rank_t) / c.T

@@ -15,11 +15,14 @@ student (Distiller.parameters()); the teacher's vectors are frozen tensors.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..errors import ConfigError
+from ..settings import MethodSettings, setting
 from .base import Distiller
 
 
@@ -40,14 +43,30 @@ class Experts(nn.Module):
         return torch.einsum("neh,eho->neo", h, self.w2) + self.b2
 
 
+@dataclass
+class DESettings(MethodSettings):
+    """DE (Kang et al. 2020): experts map student states/items to the teacher's space."""
+
+    lam: float = setting(0.05, "weight λ of the KD term", ge=0)
+    experts: int = setting(30, "experts per side (states, items)", gt=0)
+    tau_start: float = setting(1.0, "Gumbel-softmax temperature, annealed exponentially ...", gt=0)
+    tau_end: float = setting(1e-10, "... to this over student_train.epochs", gt=0)
+
+    def check(self, prefix: str) -> None:
+        if self.tau_end > self.tau_start:
+            raise ConfigError(f"{prefix}tau_end ({self.tau_end}) must be ≤ {prefix}tau_start ({self.tau_start}): "
+                              "τ is annealed down")
+
+
 class DE(Distiller):
     name = "de"
+    Settings = DESettings
 
-    def __init__(self, *args, **kw):
-        super().__init__(*args, **kw)
-        c = self.c = self.cfg.de
-        self.lam = c.lam
-        d_s, d_t = self.cfg.student.dim, self.teacher.states.size(1)
+    def __init__(self, settings: DESettings, setup):
+        super().__init__(settings, setup)
+        c = settings
+        self.epochs = setup.epochs
+        d_s, d_t = setup.student_dim, self.teacher.states.size(1)
         hidden = d_s // 2 if d_s == d_t else (d_s + d_t) // 2
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.gen.initial_seed())
@@ -64,9 +83,17 @@ class DE(Distiller):
     def parameters(self) -> list[nn.Parameter]:
         return list(self.nets.parameters())
 
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "nets": self.nets.state_dict(), "epoch": self.epoch, "tau": self.tau}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.nets.load_state_dict(state["nets"])
+        self.epoch, self.tau = state["epoch"], state["tau"]
+
     def refresh(self, student) -> None:
         c = self.c
-        frac = self.epoch / max(1, self.cfg.student_train.epochs)
+        frac = self.epoch / max(1, self.epochs)
         self.tau = max(c.tau_end, c.tau_start * (c.tau_end / c.tau_start) ** frac)
         self.epoch += 1
 

@@ -18,23 +18,13 @@ loss form once every user reached the final list is left out.
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 
+from ..settings import MethodSettings, setting
 from .base import Distiller, rowwise_isin
 from .common import NEG, relaxed_ranking_loss, student_top_masked
-
-
-def trajectory_files(directory: Path) -> dict[int, Path]:
-    """epoch -> checkpoint path of the teacher trajectory saved during its training."""
-    out = {}
-    for p in Path(directory).glob("epoch*.pt"):
-        m = re.fullmatch(r"epoch(\d+)\.pt", p.name)
-        if m:
-            out[int(m.group(1))] = p
-    return out
 
 
 def pick_checkpoints(epochs: list[int], best_epoch: int | None, n: int) -> list[int]:
@@ -55,14 +45,33 @@ def ndcg_to_list(s_top: torch.Tensor, s_valid: torch.Tensor, target: torch.Tenso
     return (hit.float() * gain).sum(1) / gain.sum()
 
 
+@dataclass
+class HetCompSettings(MethodSettings):
+    """HetComp (Kang et al. 2023): easy-to-hard lists from the teacher's training trajectory."""
+
+    lam: float = setting(0.005, "weight λ of the KD term", ge=0)
+    alpha: float = setting(1.05, "switch threshold alpha * 0.995^(epoch // p)", gt=0)
+    p: int = setting(10, "epochs between switch checks", gt=0)
+    K: int = setting(50, "list length (history masked), also the NDCG cut-off of the switch test", gt=0, items=True)
+    every: int = setting(2, "teacher training saves its weights every this many epochs", gt=0)
+    checkpoints: int = setting(3, "trajectory checkpoints used (evenly spaced before the best epoch) + final", ge=0)
+
+
 class HetComp(Distiller):
     name = "hetcomp"
+    Settings = HetCompSettings
 
-    def __init__(self, *args, **kw):
-        super().__init__(*args, **kw)
-        c = self.c = self.cfg.hetcomp
-        self.lam = c.lam
-        self.notes: list[dict] = []
+    @classmethod
+    def trajectory_every(cls, settings: HetCompSettings) -> int:
+        return settings.every
+
+    @classmethod
+    def needs_trajectory(cls) -> bool:
+        return True
+
+    def __init__(self, settings: HetCompSettings, setup):
+        super().__init__(settings, setup)
+        c = settings
         lists = [view.topk_masked(c.K) for view in self._trajectory_views()]
         lists.append(self.teacher.topk_masked(c.K))
         self.lists = torch.stack([x for x, _ in lists])  # [stages, n, K]
@@ -76,33 +85,30 @@ class HetComp(Distiller):
 
     def _trajectory_views(self) -> list:
         """TeacherViews of the chosen trajectory checkpoints, easiest first (built once, here)."""
-        from ..models.registry import build_model
-        from ..train.checkpoint import load_checkpoint
-        from ..train.teacher import TeacherCache
-        from .teacher_view import TeacherView
-
-        cache = TeacherCache(self.cfg)
-        files = trajectory_files(cache.dir / "trajectory")
-        best = cache.meta().get("best_epoch") if cache.exists() else None
-        chosen = pick_checkpoints(list(files), best, self.c.checkpoints)
-        if not files:
-            self.notes.append({"type": "warning", "method": self.name, "message":
-                               f"no teacher trajectory under {cache.dir / 'trajectory'} (teacher cached "
-                               "before trajectories were saved?): hetcomp distils the final teacher only; "
-                               "delete that cache folder to retrain the teacher with its trajectory"})
+        traj = self.setup.trajectory
+        epochs = traj.epochs if traj is not None else []
+        best = traj.best_epoch if traj is not None else None
+        chosen = pick_checkpoints(epochs, best, self.c.checkpoints)
+        where = traj.where if traj is not None else "the teacher cache"
+        if not epochs:
+            self.setup.warnings.append(
+                f"no teacher trajectory under {where} (teacher cached before trajectories were saved?): "
+                "hetcomp distils the final teacher only; delete that cache folder to retrain the teacher "
+                "with its trajectory")
         elif not chosen:
-            self.notes.append({"type": "warning", "method": self.name, "message":
-                               f"the teacher's best epoch is {best}: no trajectory checkpoint precedes it, so "
-                               "hetcomp distils the final teacher only (lower hetcomp.every to save more often)"})
-        views = []
-        for e in chosen:
-            data = self.contexts.data
-            model = build_model(self.cfg.teacher, data.n_items, data).to(self.device)
-            state, _ = load_checkpoint(files[e], map_location=self.device)
-            model.load_state_dict(state)
-            views.append(TeacherView(model, self.contexts, self.cfg.eval.chunk, self.device))
+            self.setup.warnings.append(
+                f"the teacher's best epoch is {best}: no trajectory checkpoint precedes it, so hetcomp "
+                "distils the final teacher only (lower hetcomp.every to save more often)")
         self.checkpoint_epochs = chosen
-        return views
+        return [traj.view(e) for e in chosen]
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "stage": self.stage, "last_dist": self.last_dist, "epoch": self.epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.stage, self.last_dist, self.epoch = state["stage"], state["last_dist"], state["epoch"]
+        self._set_current()
 
     def _list_of(self, stage: torch.Tensor) -> torch.Tensor:
         rows = torch.arange(stage.numel(), device=stage.device)
@@ -120,7 +126,7 @@ class HetComp(Distiller):
         last = self.lists.size(0) - 1
         if last == 0 or done < c.p or done % c.p:
             return
-        s_top, s_valid = student_top_masked(student, self.contexts, c.K, self.cfg.eval.chunk, self.device)
+        s_top, s_valid = student_top_masked(student, self.contexts, c.K, self.chunk, self.device)
         s_top, s_valid = s_top.to(self.stage.device), s_valid.to(self.stage.device)
         nxt = (self.stage + 1).clamp(max=last)
         dist = 1 - ndcg_to_list(s_top, s_valid, self._list_of(nxt))

@@ -10,8 +10,13 @@ Per batch: KD = (1 - gamma) CE(Q^S) + gamma CE(J), both softmaxes taken on their
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import torch
 
+from ..errors import ConfigError
+from ..settings import MethodSettings, setting
 from .base import Distiller, masked_softmax, rowwise_isin, soft_ce, student_top
 from .common import NEG, gumbel_topk
 
@@ -35,14 +40,40 @@ def sampling_weights(pool: torch.Tensor, teacher_top: torch.Tensor, T: float, mo
     return torch.exp(logw - logw.max(dim=1, keepdim=True).values)
 
 
+@dataclass
+class RCEKDSettings(MethodSettings):
+    """RCE-KD (Zhu & Zhang 2025); the switches are the paper's ablations."""
+
+    lam: float = setting(1.0, "weight λ of the KD term", ge=0)
+    K: int = setting(50, "teacher top-K and student top-K (Q^T, Q^S)", gt=0)
+    L: int = setting(50, "positions sampled from the student's top-M (A)", gt=0)
+    M: int = setting(100, "student pool the samples come from", gt=0, items=True)
+    T: float = setting(10.0, "temperature of the sampling weights", gt=0)
+    beta: float = setting(3.0, "γ = exp(-β · overlap)", ge=0)
+    tau: float = setting(1.0, "softmax temperature of both sides", gt=0)
+    refresh_every: int = setting(0, "batches between refreshes; 0: once per epoch (the authors')", ge=0)
+    sampling: Literal["teacher", "rank"] = setting(
+        "teacher", "teacher: weights from teacher items below; rank: rank only (ablation)")
+    student_term: bool = setting(True, "False: drop the CE on the student's top-K (ablation)")
+    union_ce: bool = setting(False, "True: one CE over Q^S ∪ J instead of two terms (ablation)")
+    gamma: float | None = setting(None, "constant γ in [0, 1] instead of exp(-β · overlap); null: adaptive",
+                                  ge=0, le=1)
+    all_items: bool = setting(False, "True: plain CE over all items (ablation)")
+
+    def check(self, prefix: str) -> None:
+        if self.M < self.K:
+            raise ConfigError(f"{prefix}M ({self.M}) must be ≥ {prefix}K ({self.K}): the student pool holds its top-K")
+        if self.L > self.M:
+            raise ConfigError(f"{prefix}L ({self.L}) must be ≤ {prefix}M ({self.M}): samples come from the top-M")
+
+
 class RCEKD(Distiller):
     name = "rcekd"
+    Settings = RCEKDSettings
 
-    def __init__(self, *args, **kw):
-        super().__init__(*args, **kw)
-        c = self.cfg.rcekd
-        self.c = c
-        self.lam = c.lam
+    def __init__(self, settings: RCEKDSettings, setup):
+        super().__init__(settings, setup)
+        c = settings
         self.refresh_every = c.refresh_every
         self.teacher_top = self.teacher.topk(c.K)
         self.teacher_top_scores = self.teacher.scores_of_lists([self.teacher_top])[0]
@@ -51,7 +82,7 @@ class RCEKD(Distiller):
         c = self.c
         if c.all_items:
             return
-        chunk = self.cfg.eval.chunk
+        chunk = self.chunk
         pool = student_top(student, self.contexts, c.M, chunk, self.device)
         qs, qt = pool[:, : c.K], self.teacher_top
         # L distinct positions drawn one after another ∝ w (Gumbel top-k: one vectorised topk).

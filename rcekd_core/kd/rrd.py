@@ -12,19 +12,43 @@ Per batch: relaxed Plackett–Luce loss
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
+from ..errors import ConfigError
+from ..settings import MethodSettings, setting
 from .base import Distiller
 from .common import gumbel_topk, masked_lse, relaxed_ranking_loss, uniform_outside
 
 
+@dataclass
+class RRDSettings(MethodSettings):
+    """RRD (Kang et al. 2020): relaxed Plackett–Luce on sampled teacher top-M positions."""
+
+    lam: float = setting(0.01, "weight λ of the KD term (not given for RRD in baselines.md; DCD's 0.01)", ge=0)
+    K: int = setting(100, "interesting items sampled from the teacher's top-M", gt=0)
+    L: int = setting(200, "uninteresting items sampled uniformly outside it", gt=0, items=True)
+    T: float = setting(10.0, "position weight exp(-rank / T)", gt=0)
+    M: int = setting(500, "teacher list length (history masked)", gt=0, items=True)
+
+    def check(self, prefix: str) -> None:
+        if self.K > self.M:
+            raise ConfigError(f"{prefix}K ({self.K}) must be ≤ {prefix}M ({self.M}): interesting items come from the top-M")
+
+    def check_catalogue(self, prefix: str, n_items: int) -> None:
+        if self.M + self.L > n_items:
+            raise ConfigError(f"{prefix}M + {prefix}L ({self.M} + {self.L}) exceeds the {n_items} items of this "
+                              "dataset: uninteresting items come from outside the top-M; lower them")
+
+
 class RRD(Distiller):
     name = "rrd"
+    Settings = RRDSettings
 
-    def __init__(self, *args, **kw):
-        super().__init__(*args, **kw)
-        c = self.c = self.cfg.rrd
-        self.lam = c.lam
+    def __init__(self, settings: RRDSettings, setup):
+        super().__init__(settings, setup)
+        c = settings
         self.top, self.top_valid = self.teacher.topk_masked(c.M)
         j = torch.arange(c.M, device=self.top.device, dtype=torch.float32)
         self.logw = torch.where(self.top_valid, -(j + 1) / c.T, float("-inf"))
@@ -36,7 +60,7 @@ class RRD(Distiller):
         self.int_valid = self.top_valid.gather(1, pos)
         self.uninteresting, self.unint_valid = uniform_outside(
             self.contexts, self.top, self.contexts.data.n_items, c.L, self.gen, self.device,
-            self.cfg.eval.chunk)
+            self.chunk)
 
     def loss(self, ids, states, student):
         s_int = student.score_items(states, self.interesting[ids])

@@ -16,9 +16,12 @@ Per batch: BPR-style -Σ log σ(s_hi - s_lo) over every group's pairs, summed pe
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch.nn import functional as F
 
+from ..settings import MethodSettings, setting
 from .base import Distiller
 from .common import gumbel_topk
 from .contexts import mask_history_
@@ -37,13 +40,23 @@ def popularity_groups(pop: torch.Tensor, groups: int) -> torch.Tensor:
     return torch.cat([torch.tensor([-1]), g])
 
 
+@dataclass
+class UnKDSettings(MethodSettings):
+    """UnKD (Chen et al. 2023): BPR pairs inside popularity groups of equal interaction mass."""
+
+    lam: float = setting(0.5, "weight λ of the KD term", ge=0)
+    groups: int = setting(4, "popularity groups", gt=0, items=True)
+    pairs: int = setting(10, "pairs per group (the authors used 2–30)", gt=0)
+    T: float = setting(20.0, "position weight exp(-(i + 1) / T) inside a group's teacher ranking", gt=0)
+
+
 class UnKD(Distiller):
     name = "unkd"
+    Settings = UnKDSettings
 
-    def __init__(self, *args, **kw):
-        super().__init__(*args, **kw)
-        c = self.c = self.cfg.unkd
-        self.lam = c.lam
+    def __init__(self, settings: "UnKDSettings", setup):
+        super().__init__(settings, setup)
+        c = settings
         data = self.contexts.data
         self.group = popularity_groups(data.train_item_counts(), c.groups).to(self.device)
         self.members = [torch.nonzero(self.group == g).flatten() for g in range(c.groups)]
@@ -51,7 +64,7 @@ class UnKD(Distiller):
     def refresh(self, student) -> None:
         n = self.teacher.states.size(0)
         his, los, oks = [], [], []
-        for ids in torch.arange(n, device=self.device).split(self.cfg.eval.chunk):
+        for ids in torch.arange(n, device=self.device).split(self.chunk):
             scores = mask_history_(self.teacher.score_all(ids), self.contexts, ids)
             hi_g, lo_g, ok_g = [], [], []
             for members in self.members:  # a handful of groups, vectorised over contexts

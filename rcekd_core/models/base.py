@@ -13,8 +13,9 @@ class Recommender(nn.Module):
     max_len: int
     loss_type: str
     general: bool = False  # True: states are users (protocol `ratio`); False: sequence prefixes
-    # the ModelConfig sizes this backbone reads; the others are ignored (the TUI greys them out)
-    settings: tuple[str, ...] = ("dim", "blocks", "heads", "max_len", "dropout")
+    # the ModelConfig settings this backbone reads; the others are ignored (the TUI greys them out)
+    settings: tuple[str, ...] = ("dim", "blocks", "heads", "max_len", "dropout", "loss")
+    losses: tuple[str, ...] = ("ce", "bce")  # the base losses it trains with (model.loss)
 
     def encode(self, inputs: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

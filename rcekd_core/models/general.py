@@ -17,6 +17,7 @@ INIT_STD = 0.1  # normal init of the embedding tables (LightGCN's)
 
 class GeneralRecommender(Recommender):
     general = True
+    losses = ("bpr", "ce")
 
     def __init__(self, n_items: int, cfg, data):
         super().__init__()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config import ModelConfig
+from ..settings import ModelConfig
 from .base import SequentialRecommender
 
 
@@ -26,7 +26,7 @@ def rotation(seqs: torch.Tensor, sign: int = 1) -> torch.Tensor:
 
 
 class GRU4Rec(SequentialRecommender):
-    settings = ("dim", "blocks", "max_len", "dropout")
+    settings = ("dim", "blocks", "max_len", "dropout", "loss")
 
     def __init__(self, n_items: int, cfg: ModelConfig):
         super().__init__()

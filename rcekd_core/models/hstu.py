@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..config import ModelConfig
+from ..settings import ModelConfig
 from .base import SequentialRecommender
 
 
@@ -56,6 +56,9 @@ class HSTUBlock(nn.Module):
 
 
 class HSTU(SequentialRecommender):
+    settings = ("dim", "blocks", "heads", "max_len", "dropout", "loss", "negatives", "temperature")
+    losses = ("ce", "bce", "ssm")
+
     def __init__(self, n_items: int, cfg: ModelConfig):
         super().__init__()
         self.n_items = n_items

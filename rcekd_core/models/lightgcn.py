@@ -25,7 +25,7 @@ def normalized_adjacency(users: torch.Tensor, items: torch.Tensor, n_users: int,
 
 
 class LightGCN(GeneralRecommender):
-    settings = ("dim", "blocks")  # blocks: propagation layers
+    settings = ("dim", "blocks", "loss")  # blocks: propagation layers
 
     def __init__(self, n_items: int, cfg, data):
         super().__init__(n_items, cfg, data)

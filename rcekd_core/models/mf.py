@@ -8,7 +8,7 @@ from .general import GeneralRecommender
 
 
 class MF(GeneralRecommender):
-    settings = ("dim",)
+    settings = ("dim", "loss")
 
     def encode(self, users: torch.Tensor) -> torch.Tensor:
         return self.user_emb(users)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..config import ModelConfig
 from ..errors import ConfigError
+from ..settings import ModelConfig
 from .base import Recommender
 from .gru4rec import GRU4Rec
 from .hstu import HSTU

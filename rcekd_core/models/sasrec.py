@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..config import ModelConfig
+from ..settings import ModelConfig
 from .base import SequentialRecommender
 
 

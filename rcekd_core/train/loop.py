@@ -1,12 +1,20 @@
-"""fit(): Adam, early stopping on validation NDCG@10, best-epoch weights, events per epoch.
+"""fit(): Adam, early stopping on a validation metric, best-epoch weights, an event per epoch.
 
 One loop serves teachers and students: a Distiller (if any) adds λ · KD to the base loss.
 `seconds` is the wall time of an epoch's training (refreshes included), evaluation excluded.
+Read top to bottom: set up (or resume), then per epoch train → validate → keep the best →
+save the state to resume from → maybe stop, then restore the best weights.
+
+A non-finite loss or validation score raises Diverged (best weights restored first): such a
+fit never reports a number. With `resume_file`, the complete training state (weights,
+optimiser, every random generator, early stopping, the distiller's own state) is saved after
+every epoch, and a fit that finds the file continues from it exactly as if never stopped.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,16 +23,45 @@ from typing import Any
 
 import torch
 
-from ..config import EvalConfig, TrainConfig
 from ..data.sequences import SequenceData
+from ..errors import Diverged
 from ..eval.overlap import topk_overlap
 from ..eval.ranking import evaluate
 from ..kd.base import Distiller, SharedScores
 from ..kd.contexts import KDContexts
-from .checkpoint import save_checkpoint
+from ..runs.events import Epoch, Event, FitStart
+from ..settings import EvalConfig, TrainConfig
+from .checkpoint import load_resume_state, save_checkpoint, save_resume_state
 
-Sink = Callable[[dict[str, Any]], None]
-SELECT_METRIC = "NDCG@10"
+Sink = Callable[[Event], None]
+
+
+@dataclass
+class FitLabel:
+    """Who is being trained, for labels in events and metrics rows."""
+
+    model: str  # teacher | student
+    method: str
+    seed: int
+
+
+@dataclass
+class FitJob:
+    """One model to train: the model, its data and settings, and what KD (if any) adds."""
+
+    model: Any
+    data: SequenceData
+    train: TrainConfig
+    eval: EvalConfig
+    label: FitLabel
+    device: torch.device
+    distiller: Distiller | None = None
+    contexts: KDContexts | None = None  # where the distiller's contexts sit in a batch
+    reference_top: torch.Tensor | None = None  # teacher's validation top-k, for the overlap curve
+    checkpoint: Path | None = None  # best weights so far are saved here
+    on_epoch: Callable[[int, Epoch], None] | None = None
+    resume_file: Path | None = None  # the state after the last completed epoch (read if present)
+    on_resume: Callable[[Epoch], None] | None = None  # told the last completed epoch when resuming
 
 
 @dataclass
@@ -33,111 +70,167 @@ class FitResult:
     best_valid: dict[str, float]
     epochs_run: int
     stopped: bool
-    history: list[dict[str, Any]] = field(default_factory=list)
+    history: list[Epoch] = field(default_factory=list)
 
 
-@dataclass
-class FitSpec:
-    """Who is being trained, for labels in events and metrics rows."""
+class Best:
+    """The best validation score so far, its epoch and weights; counts epochs without progress."""
 
-    model: str  # teacher | student
-    method: str
-    seed: int
+    def __init__(self, model, metric: str):
+        self.metric = metric
+        self.score, self.epoch, self.valid, self.stale = float("-inf"), 0, {}, 0
+        self.state = copy.deepcopy(model.state_dict())
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"score": self.score, "epoch": self.epoch, "valid": self.valid, "stale": self.stale,
+                "state": self.state}
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        self.score, self.epoch, self.valid, self.stale = d["score"], d["epoch"], d["valid"], d["stale"]
+        self.state = d["state"]
+
+    def update(self, model, epoch: int, valid: dict[str, float], every: int) -> bool:
+        if valid[self.metric] > self.score:
+            self.score, self.epoch, self.valid, self.stale = valid[self.metric], epoch, valid, 0
+            self.state = copy.deepcopy(model.state_dict())
+            return True
+        self.stale += every
+        return False
 
 
-def fit(
-    model, data: SequenceData, tcfg: TrainConfig, ecfg: EvalConfig, spec: FitSpec, *,
-    device: torch.device, sink: Sink, distiller: Distiller | None = None,
-    contexts: KDContexts | None = None, reference_top: torch.Tensor | None = None,
-    checkpoint: Path | None = None, should_stop: Callable[[], bool] = lambda: False,
-    on_epoch: Callable[[int, Any], None] | None = None,
-) -> FitResult:
-    torch.manual_seed(spec.seed)
-    gen = torch.Generator().manual_seed(spec.seed)
-    params = list(model.parameters()) + (distiller.parameters() if distiller is not None else [])
+def fit(job: FitJob, sink: Sink, should_stop: Callable[[], bool] = lambda: False) -> FitResult:
+    model, tcfg = job.model, job.train
+    torch.manual_seed(job.label.seed)
+    gen = torch.Generator().manual_seed(job.label.seed)
+    kd_on = job.distiller is not None and job.distiller.uses_teacher
+    params = list(model.parameters()) + (job.distiller.parameters() if job.distiller is not None else [])
     opt = torch.optim.Adam(params, lr=tcfg.lr, weight_decay=tcfg.weight_decay)
-    kd_on = distiller is not None and distiller.uses_teacher
-    share_scores = kd_on and contexts.mode == "all" and model.loss_type == "ce"
-    label = {"model": spec.model, "method": spec.method, "seed": spec.seed}
-    select = SELECT_METRIC if 10 in ecfg.ks else f"NDCG@{ecfg.ks[0]}"
-    best, best_epoch, best_valid, bad = float("-inf"), 0, {}, 0
-    best_state = copy.deepcopy(model.state_dict())
-    history: list[dict[str, Any]] = []
-    stopped = False
-    epoch = 0
-    sink({"type": "fit_start", **label, "epochs": tcfg.epochs, "batches": _n_batches(data, tcfg)})
-    for epoch in range(1, tcfg.epochs + 1):
+    best = Best(model, job.eval.select)
+    history: list[Epoch] = []
+    stopped, epoch, done = False, 0, False
+    sink(FitStart(**vars(job.label), epochs=tcfg.epochs, batches=-(-job.data.n_users // tcfg.batch_size)))
+    if job.resume_file is not None and job.resume_file.is_file():
+        epoch, done = resume(job, opt, gen, best)
+    for epoch in range(epoch + 1, tcfg.epochs + 1):
+        if done:
+            epoch -= 1
+            break
         if should_stop():
             stopped, epoch = True, epoch - 1
             break
-        model.train()
         t0 = time.perf_counter()
-        refresh_s = distiller.timed_refresh(model) if kd_on else 0.0
-        sums: dict[str, float] = {}
-        perm = torch.randperm(data.n_users, generator=gen)
-        for b, users in enumerate(perm.split(tcfg.batch_size)):
-            if kd_on and distiller.refresh_every and b and b % distiller.refresh_every == 0:
-                refresh_s += distiller.timed_refresh(model)
-            inputs, targets = model.batch(data, users)
-            states = model.encode(inputs.to(device))
-            scorer, kd_states = model, None
-            if kd_on:
-                ids, mask = contexts.select(users, targets)
-                mask = None if mask is None else mask.to(device)
-                kd_states = states if mask is None else states[mask]
-            if share_scores:  # KD contexts are the base-loss positions: score them once
-                scores = model.score_all(kd_states)
-                base = model.ce_from_scores(scores, targets.to(device)[mask])
-                scorer = SharedScores(model, kd_states, scores)
-            else:
-                base = model.base_loss(states, targets.to(device))
-            loss, parts = base, {"base_loss": base.item()}
-            if kd_on:
-                per_ctx, extras = distiller.loss(ids.to(device), kd_states, scorer)
-                # mean per context x users in batch: the doc's per-batch sum when one context per user
-                kd = per_ctx.mean() * len(users)
-                loss = base + distiller.lam * kd
-                parts.update(kd_loss=kd.item(), **extras)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            parts["loss"] = loss.item()
-            for k, v in parts.items():
-                sums[k] = sums.get(k, 0.0) + v
-            if should_stop():
-                stopped = True
-                break
-        seconds = time.perf_counter() - t0
-        row: dict[str, Any] = {**label, "epoch": epoch, "seconds": seconds}
-        row.update({k: v / (b + 1) for k, v in sums.items()})
-        if kd_on:
-            row["refresh_seconds"] = refresh_s
-        if epoch % tcfg.eval_every == 0 or epoch == tcfg.epochs or stopped:
-            out = evaluate(model, data, "valid", ecfg.ks, ecfg.chunk, ecfg.mask_history,
-                           topk=ecfg.overlap_k, device=device)
-            row["valid"] = out.metrics
-            if reference_top is not None:
-                row[f"overlap@{ecfg.overlap_k}"] = topk_overlap(out.topk, reference_top)
-            score = out.metrics[select]
-            if score > best:
-                best, best_epoch, best_valid, bad = score, epoch, out.metrics, 0
-                best_state = copy.deepcopy(model.state_dict())
-                if checkpoint is not None:
-                    save_checkpoint(checkpoint, best_state, {**label, "epoch": epoch})
-            else:
-                bad += tcfg.eval_every
-        row["best_epoch"] = best_epoch
-        history.append(row)
-        sink({"type": "epoch", **row})
-        if on_epoch:
-            on_epoch(epoch, row)
-        if stopped or bad >= tcfg.patience:
+        try:
+            values, stopped = train_epoch(job, opt, gen, kd_on, should_stop)
+            ev = Epoch(**vars(job.label), epoch=epoch, seconds=time.perf_counter() - t0, values=values)
+            if epoch % tcfg.eval_every == 0 or epoch == tcfg.epochs or stopped:
+                ev.valid, overlap = validate(job)
+                if overlap is not None:
+                    ev.values[f"overlap@{job.eval.overlap_k}"] = overlap
+                if best.update(model, epoch, ev.valid, tcfg.eval_every) and job.checkpoint is not None:
+                    save_checkpoint(job.checkpoint, best.state, {**vars(job.label), "epoch": epoch})
+        except Diverged as e:
+            model.load_state_dict(best.state)
+            raise Diverged(f"{e} at epoch {epoch}", epoch, best.epoch) from None
+        ev.best_epoch = best.epoch
+        history.append(ev)
+        if job.on_epoch:
+            job.on_epoch(epoch, ev)
+        done = stopped or best.stale >= tcfg.patience or epoch == tcfg.epochs
+        if job.resume_file is not None and not stopped:
+            save_resume_state(job.resume_file, snapshot(job, opt, gen, best, ev, done))
+        sink(ev)
+        if done:
             break
-    model.load_state_dict(best_state)
-    if checkpoint is not None and best_epoch == 0:
-        save_checkpoint(checkpoint, best_state, {**label, "epoch": 0})
-    return FitResult(best_epoch, best_valid, epoch, stopped, history)
+    model.load_state_dict(best.state)
+    if job.checkpoint is not None and best.epoch == 0:
+        save_checkpoint(job.checkpoint, best.state, {**vars(job.label), "epoch": 0})
+    return FitResult(best.epoch, best.valid, epoch, stopped, history)
 
 
-def _n_batches(data: SequenceData, tcfg: TrainConfig) -> int:
-    return -(-data.n_users // tcfg.batch_size)
+def snapshot(job: FitJob, opt, gen: torch.Generator, best: Best, ev: Epoch, done: bool) -> dict[str, Any]:
+    """Everything the next epoch depends on, after epoch `ev.epoch` completed."""
+    state = {
+        "epoch": ev.epoch, "done": done, "event": ev.to_dict(), "model": job.model.state_dict(),
+        "optimizer": opt.state_dict(), "best": best.state_dict(), "torch_rng": torch.get_rng_state(),
+        "batch_rng": gen.get_state(),
+        "distiller": job.distiller.state_dict() if job.distiller is not None else {},
+    }
+    if torch.cuda.is_available():
+        state["cuda_rng"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def resume(job: FitJob, opt, gen: torch.Generator, best: Best) -> tuple[int, bool]:
+    """Load the saved state into the fit's objects; (last completed epoch, whether the fit had ended)."""
+    state = load_resume_state(job.resume_file, job.device)
+    job.model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    best.load_state_dict(state["best"])
+    torch.set_rng_state(state["torch_rng"])
+    gen.set_state(state["batch_rng"])
+    if "cuda_rng" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    if job.distiller is not None:
+        job.distiller.load_state_dict(state["distiller"])
+    if job.on_resume is not None:
+        job.on_resume(Epoch.from_dict(state["event"]))
+    return int(state["epoch"]), bool(state["done"])
+
+
+def train_epoch(job: FitJob, opt, gen: torch.Generator, kd_on: bool,
+                should_stop: Callable[[], bool]) -> tuple[dict[str, float], bool]:
+    """One pass over the users in batches; (mean loss parts and extras, stop requested)."""
+    model, data, distiller, contexts, device = job.model, job.data, job.distiller, job.contexts, job.device
+    model.train()
+    # KD contexts are the base-loss positions with a full-softmax loss: score them once
+    share_scores = kd_on and contexts.mode == "all" and model.loss_type == "ce"
+    refresh_s = distiller.timed_refresh(model) if kd_on else 0.0
+    sums: dict[str, float] = {}
+    stopped = False
+    perm = torch.randperm(data.n_users, generator=gen)
+    for b, users in enumerate(perm.split(job.train.batch_size)):
+        if kd_on and distiller.refresh_every and b and b % distiller.refresh_every == 0:
+            refresh_s += distiller.timed_refresh(model)
+        inputs, targets = model.batch(data, users)
+        states = model.encode(inputs.to(device))
+        scorer, kd_states = model, None
+        if kd_on:
+            ids, mask = contexts.select(users, targets)
+            mask = None if mask is None else mask.to(device)
+            kd_states = states if mask is None else states[mask]
+        if share_scores:
+            scores = model.score_all(kd_states)
+            base = model.ce_from_scores(scores, targets.to(device)[mask])
+            scorer = SharedScores(model, kd_states, scores)
+        else:
+            base = model.base_loss(states, targets.to(device))
+        loss, parts = base, {"base_loss": base.item()}
+        if kd_on:
+            per_ctx, extras = distiller.loss(ids.to(device), kd_states, scorer)
+            # mean per context x users in batch: the doc's per-batch sum when one context per user
+            kd = per_ctx.mean() * len(users)
+            loss = base + distiller.lam * kd
+            parts.update(kd_loss=kd.item(), **extras)
+        parts["loss"] = loss.item()
+        if not math.isfinite(parts["loss"]):
+            raise Diverged(f"the training loss is {parts['loss']}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        for k, v in parts.items():
+            sums[k] = sums.get(k, 0.0) + v
+        if should_stop():
+            stopped = True
+            break
+    values = {k: v / (b + 1) for k, v in sums.items()}
+    if kd_on:
+        values["refresh_seconds"] = refresh_s
+    return values, stopped
+
+
+def validate(job: FitJob) -> tuple[dict[str, float], float | None]:
+    """Validation metrics, and the top-k overlap with the teacher when there is a reference."""
+    e = job.eval
+    out = evaluate(job.model, job.data, "valid", e.ks, e.chunk, e.mask_history, topk=e.overlap_k, device=job.device)
+    overlap = None if job.reference_top is None else topk_overlap(out.topk, job.reference_top)
+    return out.metrics, overlap

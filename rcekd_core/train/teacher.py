@@ -1,17 +1,27 @@
-"""The trained teacher is cached under a hash of dataset + preprocessing + teacher config + seed."""
+"""The trained teacher is cached under a hash of dataset + preprocessing + teacher config + seed.
+
+Beside its best weights the cache keeps the teacher's training trajectory (checkpoints every
+few epochs) for the methods that distil it (HetComp).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ..config import ExperimentConfig, stable_hash
+from ..atomic import atomic_write
 from ..data.sources import rcekd_home
-from ..runs.store import atomic_write
+from ..settings import ExperimentConfig
 
 TEACHER_CACHE_VERSION = 1
+
+
+def stable_hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def teacher_key(cfg: ExperimentConfig) -> str:
@@ -21,7 +31,7 @@ def teacher_key(cfg: ExperimentConfig) -> str:
         "teacher": asdict(cfg.teacher),
         "train": asdict(cfg.teacher_train),
         "seed": cfg.teacher_seed,
-        "select": [cfg.eval.ks, cfg.eval.mask_history],
+        "select": [cfg.eval.ks, cfg.eval.mask_history, cfg.eval.select],
     })
 
 
@@ -32,6 +42,7 @@ class TeacherCache:
 
     weights = property(lambda self: self.dir / "teacher.pt")
     meta_path = property(lambda self: self.dir / "meta.json")
+    trajectory_dir = property(lambda self: self.dir / "trajectory")
 
     def exists(self) -> bool:
         return self.weights.exists() and self.meta_path.exists()
@@ -41,3 +52,19 @@ class TeacherCache:
 
     def write_meta(self, meta: dict[str, Any]) -> None:
         atomic_write(self.meta_path, json.dumps(meta, indent=1))
+
+    def trajectory_path(self, epoch: int) -> Path:
+        return self.trajectory_dir / f"epoch{epoch}.pt"
+
+    def trajectory_files(self) -> dict[int, Path]:
+        """epoch -> checkpoint of the teacher trajectory saved during its training."""
+        return trajectory_files(self.trajectory_dir)
+
+
+def trajectory_files(directory: Path) -> dict[int, Path]:
+    out = {}
+    for p in Path(directory).glob("epoch*.pt"):
+        m = re.fullmatch(r"epoch(\d+)\.pt", p.name)
+        if m:
+            out[int(m.group(1))] = p
+    return out

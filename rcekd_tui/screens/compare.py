@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
-from ..export import export_tidy
-from ..runinfo import config_diff, mean_by_method, read_results
+from rcekd_core.runs.store import RunDir
+
+from ..messages import CompareLoaded
+from ..runinfo import config_diff, mean_by_method, validation_curves
 from ..widgets.charts import LineChart
 from ..widgets.results import ResultsTable
-from .runs import export_path
+from .export_job import start_export
 
 
 def _short(value) -> str:
@@ -45,29 +47,26 @@ class CompareScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        lines = []
-        for p in self.paths:
-            try:
-                m = pd.read_csv(p / "metrics.csv")
-            except (OSError, pd.errors.EmptyDataError):
-                continue
-            m = m[m["model"] == "student"]
-            for (method, seed), g in m.groupby(["method", "seed"], sort=False):
-                lines.append((f"{p.name}:{method}/s{seed}", list(g["epoch"]), list(g["valid_NDCG@10"])))
-        self.query_one(LineChart).show(lines)
-        per_run = {p.name: mean_by_method(read_results(p)) for p in self.paths}
-        self.query_one(ResultsTable).show_side_by_side(per_run)
+        self.load()
+
+    @work(thread=True, exclusive=True, group="compare")
+    def load(self) -> None:
+        """Read every run's metrics, results and config off the UI thread."""
+        lines = [(f"{p.name}:{label}", xs, ys) for p in self.paths for label, xs, ys in validation_curves(p)]
+        per_run = {p.name: mean_by_method(RunDir(p).read_result_rows()) for p in self.paths}
+        self.post_message(CompareLoaded(lines, per_run, config_diff(self.paths)))
+
+    def on_compare_loaded(self, msg: CompareLoaded) -> None:
+        self.query_one(LineChart).show(msg.lines)
+        self.query_one(ResultsTable).show_side_by_side(msg.per_run)
         diff = self.query_one("#compare-diff", DataTable)
         diff.add_column("key")
         for p in self.paths:
             diff.add_column(p.name)
-        changed = config_diff(self.paths)
-        for key, values in changed.items():
+        for key, values in msg.diff.items():
             diff.add_row(key, *[_short(v) for v in values])
-        if not changed:
+        if not msg.diff:
             diff.add_row("(identical configs)", *["" for _ in self.paths])
 
     def action_export(self) -> None:
-        out = export_path(self.runs_root)
-        df = export_tidy(self.paths, out)
-        self.notify(f"wrote {len(df)} rows to {out}")
+        start_export(self, self.paths, self.runs_root, "wrote {rows} rows to {out}")

@@ -8,7 +8,9 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Markdown
 
-HELP = """\
+from rcekd_core.runs.store import EVENTS, STDOUT
+
+HELP = f"""\
 # rcekd — keys
 
 **Everywhere**: `?` this help · `ctrl+p` command palette · `ctrl+q` quit
@@ -16,14 +18,18 @@ HELP = """\
 
 **Runs**: `↑/↓` move · `enter` open (live or finished) · `space` select ·
 `c` compare selected · `e` export selection (or current run) as one tidy CSV ·
-`n` new run · `r` refresh.
+`n` new run · `r` resume an *interrupted* (killed, machine down), *stopped* or
+*failed* run: `rcekd distill --resume` continues it detached (finished fits kept, the
+interrupted fit from its last epoch) · `f5` refresh.
 
 **Set-up**: `tab` next field · edit values (checked with the CLI's own validation;
 the message appears under the form) · `ctrl+s` or *Start* launches
-`rcekd distill` detached, writing `stdout.log` in the run dir · `escape` back.
+`rcekd distill` detached, writing `{STDOUT}` in the run dir · `escape` back.
 
 **Live run**: `1`–`4` loss / validation / overlap / results · `s` stop gracefully
-(the run finishes its epoch, saves and exits) · `b` or `escape` leave it running.
+(the run finishes its epoch, saves and exits) · `r` resume it when it is interrupted,
+stopped or failed (in `rcekd watch` too) · `b` or `escape` leave it running.
+Lines of `{EVENTS}` that cannot be read are skipped; the log says how many.
 
 **Compare**: tabs for validation NDCG curves, results side by side and differing
 config keys · `e` export · `escape` back.

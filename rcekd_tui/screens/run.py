@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 from textual import work
@@ -14,11 +15,13 @@ from textual.screen import Screen
 from textual.widgets import Footer, RichLog, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
-from rcekd_core.runs.store import RunDir
+from rcekd_core.runs.events import End, Epoch, EventTailer, Result
+from rcekd_core.runs.status import RESUMABLE, pid_alive, run_status
+from rcekd_core.runs.store import EVENTS, STDOUT, STOP, RunDir
 
+from .. import launch
 from ..follow import RunState, follow
 from ..messages import EventsBatch
-from ..runinfo import read_results
 from ..widgets.charts import LineChart
 from ..widgets.results import ResultsTable
 
@@ -28,6 +31,7 @@ LOSSES = (("loss", "total loss"), ("base_loss", "base loss"), ("kd_loss", "KD lo
 class RunScreen(Screen):
     BINDINGS = [
         Binding("s", "stop", "Stop run"),
+        Binding("r", "resume", "Resume"),
         Binding("b", "background", "Background"),
         Binding("escape", "background", "Back", show=False),
         Binding("1", "tab('loss')", "Loss", show=False),
@@ -36,17 +40,29 @@ class RunScreen(Screen):
         Binding("4", "tab('results')", "Results", show=False),
     ]
 
-    def __init__(self, run_dir: Path, process: subprocess.Popen | None = None, standalone: bool = False):
+    def __init__(self, run_dir: Path, process: subprocess.Popen | None = None, standalone: bool = False,
+                 resume_offset: int | None = None):
         super().__init__()
         self.run_dir = Path(run_dir)
+        self.run = RunDir(self.run_dir)
         self.process = process  # set when this TUI launched the run: lets us report an early crash
         self.standalone = standalone  # `rcekd watch`: leaving means quitting
+        # a resume was launched when the events file had `resume_offset` bytes; none written since
+        self.resuming = resume_offset is not None
+        self._resume_offset = resume_offset or 0
         self.state = RunState()
+        self.tailer = EventTailer(self.run.events)
         self._crash_reported = False
+        self._exit_note = ""  # replaces the status line once the process ended without events
+        self._ticks = 0
+        self._gone_since: float | None = None  # when the run's process was first seen gone
+        self._polled_at = 0.0  # when the follower last polled, and how far it had read then
+        self._polled_to = 0
+        self._applied_to = 0  # how far the applied batches reach
 
     def compose(self) -> ComposeResult:
         yield Static(f"[b]{self.run_dir.name}[/b] · {self.run_dir}", id="run-title")
-        yield Static("waiting for events…", id="run-status")
+        yield Static("waiting for the run to start…", id="run-status")
         with TabbedContent(initial="loss", id="run-tabs"):
             with TabPane("1 Loss", id="loss"):
                 with Horizontal(classes="charts"):
@@ -73,21 +89,35 @@ class RunScreen(Screen):
 
     @work(thread=True, exclusive=True, group="follow")
     def follow_events(self) -> None:
-        """Tail events.jsonl off the UI thread; one message per poll that found anything."""
+        """Tail the run's events off the UI thread; one message per poll that found anything.
+
+        Until the file exists the follower waits for it (a run still loading its data).
+        """
         worker = get_current_worker()
-        for batch in follow(self.run_dir / "events.jsonl", lambda: worker.is_cancelled):
-            self.post_message(EventsBatch(self.run_dir, batch))
+        tailer = self.tailer
+
+        def nap(seconds: float) -> None:  # after every poll: how far the follower has read
+            self._polled_to, self._polled_at = tailer.offset, time.monotonic()
+            time.sleep(seconds)
+
+        for batch in follow(self.run.events, lambda: worker.is_cancelled, sleep=nap, tailer=tailer):
+            self.post_message(EventsBatch(self.run_dir, batch, tailer.skipped, tailer.offset))
 
     def on_events_batch(self, message: EventsBatch) -> None:
-        lines = self.state.apply(message.events)
+        before = self.state.status
+        lines = self.state.apply(message.events, message.skipped)
+        self._applied_to = max(self._applied_to, message.offset)
+        if self.resuming and message.offset > self._resume_offset:  # the resumed process writes
+            self.resuming = False
         log = self.query_one("#run-log", RichLog)
         for line in lines:
             log.write(line)
-        kinds = {e.get("type") for e in message.events}
-        if kinds & {"epoch", "result"}:
+        if any(isinstance(e, (Epoch, Result)) for e in message.events):
             self.redraw()
-        if "result" in kinds or "end" in kinds:
+        if any(isinstance(e, (Result, End)) for e in message.events):
             self.show_results()
+        if self.state.status != before:
+            self.refresh_bindings()
         self.tick()
 
     def redraw(self) -> None:
@@ -112,46 +142,141 @@ class RunScreen(Screen):
 
     def show_results(self) -> None:
         rows = self.state.results
-        if not rows:  # an older run dir may lack result events but have results.csv
-            rows = read_results(self.run_dir).to_dict("records")
+        if not rows:  # an older run dir may lack result events but have its results file
+            rows = self.run.read_result_rows()
         self.query_one(ResultsTable).show_results(rows)
         if self.state.status != "running":
             self.query_one(TabbedContent).active = "results" if rows else "loss"
 
     def tick(self) -> None:
         st = self.state
-        if self.process is not None and self.process.poll() is not None and st.status == "running":
-            self.report_exit(self.process.returncode)
-        text = st.status_line() if st.n_events else self.waiting_text()
-        if self._crash_reported and st.status == "failed":
-            text = f"failed: the process exited with code {self.process.returncode} (see log)"
+        self._ticks += 1
+        self.check_alive()
+        if self._exit_note:
+            text = self._exit_note
+        elif self.resuming:
+            text = f"resuming… waiting for the run to continue (output: {STDOUT})"
+        elif not st.n_events:
+            text = self.waiting_text()
+        elif st.status == "interrupted":
+            text = st.status_line("interrupted — press r to resume")
+        else:
+            text = st.status_line()
         self.query_one("#run-status", Static).update(text)
 
     def waiting_text(self) -> str:
-        return "waiting for events.jsonl (loading data; see stdout.log)…"
+        where = f"; its output: {STDOUT}" if self.run.stdout.is_file() else ""
+        return f"waiting for the run to start… (no {EVENTS} yet{where})"
 
-    def report_exit(self, code: int) -> None:
-        """The process ended without an `end` event (e.g. bad data): show its last output lines."""
+    # ---- is the run's process still there? ------------------------------------------------
+
+    def process_gone(self) -> bool:
+        """The process this screen launched ended; or, for a run started elsewhere, its pid file
+        names a dead process (or, without one, it has been quiet for long: runs/status.py)."""
+        if self.process is not None:
+            return self.process.poll() is not None
+        if not self.run.events.is_file():  # an empty folder may still be about to start
+            return pid_alive(self.run) is False
+        return run_status(self.run) == "interrupted"
+
+    def caught_up(self) -> bool:
+        """Every line the follower read since the process went is on screen."""
+        return (self._gone_since is not None and self._polled_at > self._gone_since
+                and self._applied_to >= self._polled_to)
+
+    def check_alive(self) -> None:
+        """Running (or resuming) without an `end` event and the process gone: interrupted, or failed
+        before its first event. Decided once every line the run wrote has been applied."""
+        st = self.state
+        if self._crash_reported or (st.status != "running" and not self.resuming):
+            return
+        if self.process is None and self._ticks % 2:  # a run started elsewhere: its files every 2 s
+            return
+        if not self.process_gone():
+            self._gone_since = None
+            return
+        if self._gone_since is None:
+            self._gone_since = time.monotonic()
+        if not self.caught_up():
+            return
+        code = self.process.returncode if self.process is not None else None
+        if self.resuming:
+            self.resuming = False
+            self.report_exit(code, f"the resume ended before the run continued ({self._code(code)})")
+        elif st.n_events:
+            for line in st.mark_interrupted():
+                self.query_one("#run-log", RichLog).write(line)
+            self.report_exit(code, f"the run's process ended without an end event ({self._code(code)})")
+            self.refresh_bindings()
+        else:
+            st.status = "failed"
+            self.report_exit(code, f"the process ended before the run's first event ({self._code(code)})")
+            self._exit_note = f"failed: {self._code(code)} before the run's first event (see log)"
+
+    @staticmethod
+    def _code(code: int | None) -> str:
+        if code is None:
+            return "its process is gone"
+        if code < 0:
+            try:
+                return f"killed by {signal.Signals(-code).name}"
+            except ValueError:
+                return f"killed by signal {-code}"
+        return f"exit code {code}"
+
+    def report_exit(self, code: int | None, what: str) -> None:
+        """The process ended without an `end` event: say so and show its last output lines."""
         if self._crash_reported:
             return
         self._crash_reported = True
-        self.state.status = "failed" if code else self.state.status
         log = self.query_one("#run-log", RichLog)
-        log.write(f"process exited with code {code}; last lines of stdout.log:")
-        out = self.run_dir / "stdout.log"
-        tail = out.read_text(errors="replace").splitlines()[-8:] if out.exists() else []
+        out = self.run.stdout
+        try:
+            tail = out.read_text(encoding="utf-8", errors="replace").splitlines()[-8:] if out.is_file() else []
+        except OSError:
+            tail = []
+        log.write(f"{what}; last lines of {STDOUT}:" if tail else what)
         for line in tail:
             log.write("  " + line)
+
+    # ---- resume ---------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "resume":  # offered (in the footer too) only where there is something to resume
+            return self.state.status in RESUMABLE and not self.resuming and self.state.n_events > 0
+        return True
+
+    def action_resume(self) -> None:
+        """`rcekd distill --resume D`, detached like a new run; this screen follows it."""
+        if not self.check_action("resume", ()):
+            return
+        offset = events_size(self.run)
+        try:
+            self.process = launch.start_resume(self.run_dir)
+        except OSError as e:
+            self.notify(f"could not resume: {e}", severity="error")
+            return
+        self.resuming, self._resume_offset = True, offset
+        self._crash_reported, self._exit_note, self._gone_since = False, "", None
+        self.query_one("#run-log", RichLog).write(
+            f"resume launched: rcekd distill --resume {self.run_dir} (output appended to {STDOUT})")
+        self.notify("resuming: finished fits are kept, the interrupted fit continues")
+        self.refresh_bindings()
+        self.tick()
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
 
     def action_stop(self) -> None:
+        if self.resuming and self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)  # it has not cleared old stop requests yet
+            self.notify("the resume had not continued yet: interrupted it")
+            return
         if self.state.status != "running":
             self.notify(f"run is {self.state.status}; nothing to stop", severity="warning")
             return
         if self.state.n_events == 0:
-            # the engine clears STOP when it starts, so a STOP now would be lost
+            # the engine clears a stop request when it starts, so one now would be lost
             if self.process is not None and self.process.poll() is None:
                 self.process.send_signal(signal.SIGINT)
                 self.notify("the run had not started yet: interrupted it")
@@ -159,9 +284,9 @@ class RunScreen(Screen):
                 self.notify("the run has not started writing events yet; try again shortly",
                             severity="warning")
             return
-        RunDir(self.run_dir).request_stop()
+        self.run.request_stop()
         self.notify("stop requested: the run finishes its current epoch, saves and exits")
-        self.query_one("#run-log", RichLog).write("STOP file written")
+        self.query_one("#run-log", RichLog).write(f"{STOP} file written")
 
     def action_background(self) -> None:
         """Leave the run going (it is its own process); back to the runs list, or quit in watch."""
@@ -169,3 +294,11 @@ class RunScreen(Screen):
             self.app.exit()
         else:
             self.app.pop_screen()
+
+
+def events_size(run: RunDir) -> int:
+    """The events file's size now (0 if none): what a resume launched now will write after."""
+    try:
+        return run.events.stat().st_size
+    except OSError:
+        return 0

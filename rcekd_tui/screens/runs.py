@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from textual import work
@@ -11,15 +10,16 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from ..export import export_tidy
+from rcekd_core.runs.status import RESUMABLE, run_status
+from rcekd_core.runs.store import RunDir
+
+from .. import launch
 from ..messages import RunsListed
 from ..runinfo import RunSummary, list_runs
+from .export_job import start_export
 
-STATUS_STYLE = {"running": "green", "finished": "cyan", "failed": "red", "stopped": "yellow"}
-
-
-def export_path(runs_root: Path) -> Path:
-    return Path(runs_root) / f"export-{time.strftime('%Y%m%d-%H%M%S')}.csv"
+STATUS_STYLE = {"running": "green", "starting": "green", "finished": "cyan", "failed": "red",
+                "stopped": "yellow", "interrupted": "magenta"}
 
 
 class RunsScreen(Screen):
@@ -29,7 +29,8 @@ class RunsScreen(Screen):
         Binding("c", "compare", "Compare"),
         Binding("e", "export", "Export CSV"),
         Binding("n", "app.new_run", "New run"),
-        Binding("r", "rescan", "Refresh"),
+        Binding("r", "resume", "Resume"),
+        Binding("f5", "rescan", "Refresh"),
     ]
 
     def __init__(self, runs_root: Path):
@@ -64,7 +65,7 @@ class RunsScreen(Screen):
         self.runs = message.runs
         table.clear()
         for r in self.runs:
-            style = STATUS_STYLE.get(r.status, "magenta")
+            style = STATUS_STYLE.get(r.status, "bright_black")
             best = f"{r.best_ndcg:.4f} ({r.best_method})" if r.best_ndcg is not None else "-"
             table.add_row("✓" if r.name in self.selected else "", r.name,
                           f"[{style}]{r.status}[/{style}]", r.dataset, ",".join(r.methods), best, key=r.name)
@@ -126,6 +127,30 @@ class RunsScreen(Screen):
         if not paths:
             self.notify("no run to export", severity="warning")
             return
-        out = export_path(self.runs_root)
-        df = export_tidy(paths, out)
-        self.notify(f"wrote {len(df)} rows from {len(paths)} run(s) to {out}")
+        start_export(self, paths, self.runs_root, "wrote {rows} rows from {runs} run(s) to {out}")
+
+    def action_resume(self) -> None:
+        """`rcekd distill --resume` on the run under the cursor, if it is interrupted, stopped or failed."""
+        from .run import RunScreen, events_size
+
+        cur = self.current()
+        if not cur:
+            self.notify("no run to resume", severity="warning")
+            return
+        status = run_status(cur.path)  # now, not as of the last scan
+        if status not in RESUMABLE:
+            why = {"finished": "it finished", "running": "it is running", "starting": "it is starting"}
+            self.notify(f"{cur.name}: nothing to resume ({why.get(status, status)}); "
+                        f"r resumes an {', '.join(RESUMABLE[:-1])} or {RESUMABLE[-1]} run", severity="warning")
+            return
+        if not RunDir(cur.path).events.is_file():
+            self.notify(f"{cur.name} never started (no events; see its stdout.log): nothing to resume — "
+                        "n starts a new run", severity="warning")
+            return
+        offset = events_size(RunDir(cur.path))
+        try:
+            proc = launch.start_resume(cur.path)
+        except OSError as e:
+            self.notify(f"could not resume {cur.name}: {e}", severity="error")
+            return
+        self.app.push_screen(RunScreen(cur.path, process=proc, resume_offset=offset))

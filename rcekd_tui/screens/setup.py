@@ -12,7 +12,15 @@ from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Static
 
 from .. import launch
-from ..form import FIELDS, GROUPS, build_overrides, check, ignored_fields, preset_values
+from ..form import (
+    FIELDS,
+    GROUPS,
+    build_overrides,
+    check,
+    ignored_fields,
+    load_preset,
+    preset_values,
+)
 from ..messages import DatasetStats, EngineReady
 from ..widgets.checkbox import MarkCheckbox
 
@@ -30,6 +38,8 @@ class SetupScreen(Screen):
         self.runs_root = Path(runs_root)
         self.preset = preset
         self.defaults: dict[str, str] = {}
+        self.base: dict = {}  # the preset's settings, read once per selection (off the UI thread)
+        self._stats_for = None  # the data settings whose statistics were last requested
         self.methods: list[str] = []
         self.presets: list[str] = []
         self.arch_settings: dict[str, tuple[str, ...]] = {}
@@ -75,7 +85,7 @@ class SetupScreen(Screen):
 
     @work(thread=True, exclusive=True, group="engine")
     def load_engine(self, preset: str) -> None:
-        """Import the engine (torch: seconds) off the UI thread, then read the preset."""
+        """Import the engine (torch: seconds) off the UI thread, then read the preset once."""
         from rcekd_core.config import list_presets
         from rcekd_core.data.sources import SOURCES
         from rcekd_core.errors import RcekdError
@@ -83,12 +93,13 @@ class SetupScreen(Screen):
         from rcekd_core.models.registry import GENERAL, model_settings
 
         try:
-            defaults, error = preset_values(preset), ""
+            base = load_preset(preset)
+            defaults, error = preset_values(base), ""
         except RcekdError as e:
-            defaults, error = {}, str(e)
+            base, defaults, error = {}, {}, str(e)
         self.post_message(EngineReady(method_names(), list(list_presets()),
                                       {n: s.description for n, s in SOURCES.items()}, defaults,
-                                      model_settings(), frozenset(GENERAL), error))
+                                      model_settings(), frozenset(GENERAL), error, base))
 
     def on_engine_ready(self, msg: EngineReady) -> None:
         self._filling = True
@@ -104,7 +115,7 @@ class SetupScreen(Screen):
         self.query_one("#setup-form").disabled = False
         self.arch_settings, self.general = msg.arch_settings, msg.general
         if msg.defaults:
-            self.defaults = msg.defaults
+            self.defaults, self.base = msg.defaults, msg.preset
             if self.preset in self.presets:  # a preset given as a YAML path is not in the list
                 presets.value = self.preset
             self.fill(msg.defaults)
@@ -151,16 +162,20 @@ class SetupScreen(Screen):
         self.load_engine(self.preset)
 
     def revalidate(self) -> None:
-        """The CLI's own parsing and validation; its one-line message shows under the form."""
+        """The CLI's own parsing and validation; its one-line message shows under the form.
+
+        Cheap enough for every keystroke: the preset is in memory (self.base), nothing is read.
+        """
         from rcekd_core.errors import RcekdError
 
         if self.defaults:
             try:
                 self.overrides = build_overrides(self.values(), self.defaults)
-                cfg, self.error = check(self.preset, self.overrides)
+                cfg, self.error = check(self.base, self.overrides)
             except RcekdError as e:
                 cfg, self.error = None, str(e)
-            if cfg is not None:
+            if cfg is not None and cfg.data != self._stats_for:  # statistics only when the data changes
+                self._stats_for = cfg.data
                 self.load_stats(cfg.data)
         self.grey_out_ignored()
         bad = bool(self.error)

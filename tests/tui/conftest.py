@@ -1,8 +1,10 @@
-"""A tiny finished run, made once per session (a few seconds on a CPU)."""
+"""A tiny finished run made by the engine once per session (a few seconds on a CPU), and the
+function that makes one (the set-up tests start it instead of a process)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -14,12 +16,18 @@ TINY = {
 }
 
 
-def run_tiny(run_dir: Path, overrides: dict | None = None) -> Path:
+def _run_tiny(run_dir: Path, overrides: dict | None = None) -> Path:
     from rcekd_core.config import load_config, merge
     from rcekd_core.experiment import run_experiment
 
     run_experiment(load_config("demo", merge(TINY, overrides or {})), run_dir)
     return run_dir
+
+
+@pytest.fixture(scope="session")
+def run_tiny() -> Callable[..., Path]:
+    """run_tiny(run_dir, overrides=None): the tiny demo experiment, run by the engine into run_dir."""
+    return _run_tiny
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +42,7 @@ def finished_run(tmp_path_factory, tiny_home) -> Path:
     mp.setenv("RCEKD_HOME", str(tiny_home))
     try:
         root = tmp_path_factory.mktemp("runs")
-        return run_tiny(root / "tiny-run")
+        return _run_tiny(root / "tiny-run")
     finally:
         mp.undo()
 

@@ -1,8 +1,12 @@
-"""The app driven headlessly with Pilot: watch, runs list + export, set-up validation and start."""
+"""The app driven headlessly with Pilot: watch, runs list + export, compare, set-up validation and
+start; and a first screen that imports neither torch nor pandas."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -12,12 +16,12 @@ from textual.widgets import Button, DataTable, Input, Select, Static
 
 from rcekd_tui import launch
 from rcekd_tui.app import RcekdApp
+from rcekd_tui.screens.compare import CompareScreen
 from rcekd_tui.screens.run import RunScreen
 from rcekd_tui.screens.runs import RunsScreen
 from rcekd_tui.screens.setup import SetupScreen
+from rcekd_tui.widgets.charts import LineChart
 from rcekd_tui.widgets.results import ResultsTable
-
-from .conftest import run_tiny
 
 
 async def wait_for(pilot, cond, timeout=30.0):
@@ -47,6 +51,21 @@ async def test_watch_finished_run_shows_final_metrics(finished_run, tmp_path):
     assert not (finished_run / "STOP").exists()
 
 
+async def test_watch_a_hand_written_run_shows_its_results(write_run):
+    run = write_run(end="stopped", methods=("scratch", "kd", "rcekd"), seeds=(0, 1))
+    app = RcekdApp(watch_dir=run.root)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.state.status == "stopped")
+        await pilot.pause(0.2)
+        table = screen.query_one(ResultsTable)
+        rows = [table.get_row_at(i) for i in range(table.row_count)]
+        assert [r[:2] for r in rows] == [["teacher", "1"], ["popularity", "1"], ["scratch", "2"], ["kd", "2"],
+                                         ["rcekd", "2"]]
+        assert rows[-1][2] == "0.1505" and rows[-1][-2] == "0.1605"  # test NDCG@10, valid NDCG@10: means of 2 seeds
+        assert "stopped | phase stopped" in str(screen.query_one("#run-status", Static).render())
+
+
 async def test_runs_screen_lists_and_exports(finished_run, tmp_path):
     root = tmp_path / "runs"
     shutil.copytree(finished_run, root / finished_run.name)
@@ -67,6 +86,72 @@ async def test_runs_screen_lists_and_exports(finished_run, tmp_path):
         assert isinstance(app.screen, RunScreen)
         await pilot.press("b")
         assert isinstance(app.screen, RunsScreen)
+
+
+async def test_compare_reads_in_a_worker_and_shows_curves_results_and_diff(write_run):
+    a = write_run("a", methods=("scratch",), epochs=2)
+    b = write_run("b", methods=("scratch", "rcekd"), epochs=3)
+    app = RcekdApp(runs_root=a.root.parent, prewarm=False)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = CompareScreen([a.root, b.root], a.root.parent)
+        await app.push_screen(screen)
+        diff = screen.query_one("#compare-diff", DataTable)
+        await wait_for(pilot, lambda: diff.row_count > 0)
+        assert [diff.get_row_at(i) for i in range(diff.row_count)] == [
+            ["methods", "['scratch']", "['scratch', 'rcekd']"], ["teacher_train.epochs", "2", "3"]]
+        assert [line[0] for line in screen.query_one(LineChart).lines] == ["a:scratch/s0", "b:scratch/s0",
+                                                                           "b:rcekd/s0"]
+        side = screen.query_one(ResultsTable)
+        assert [side.get_row_at(i)[0] for i in range(side.row_count)] == ["teacher", "popularity", "scratch", "rcekd"]
+        assert side.get_row_at(3) == ["rcekd", "-", "-", "0.1500", "0.3000"]
+        await pilot.press("e")
+        await wait_for(pilot, lambda: list(a.root.parent.glob("export-*.csv")))
+
+
+LIGHT_START = """
+import asyncio, json, sys, time
+from pathlib import Path
+import rcekd_tui.app as appmod
+
+heavy = lambda: sorted(m for m in ("torch", "pandas") if m in sys.modules)
+seen = {}
+appmod._prewarm_engine = lambda: seen.setdefault("at_prewarm", heavy())  # records, imports nothing
+
+async def main(kind, path):
+    app = appmod.RcekdApp(watch_dir=Path(path)) if kind == "watch" else appmod.RcekdApp(runs_root=Path(path))
+    async with app.run_test(size=(100, 30)) as pilot:
+        seen["first_screen"] = [type(app.screen).__name__, heavy()]
+        end = time.monotonic() + 20
+        while time.monotonic() < end:
+            text = " ".join(str(w.render()) for w in app.screen.query("Static"))
+            if kind == "watch" and app.screen.state.status == "finished" or kind == "tui" and app.screen.runs:
+                break
+            await pilot.pause(0.05)
+        await pilot.pause(0.3)
+        seen["content"] = heavy()
+    print(json.dumps(seen))
+
+asyncio.run(main(*sys.argv[1:]))
+"""
+
+
+def light_start(kind: str, path: Path) -> dict:
+    """Run the app in a fresh interpreter (this one has torch and pandas loaded by other tests)."""
+    out = subprocess.run([sys.executable, "-c", LIGHT_START, kind, str(path)], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_watch_first_screen_imports_neither_torch_nor_pandas(write_run):
+    seen = light_start("watch", write_run().root)
+    assert seen == {"first_screen": ["RunScreen", []], "content": []}  # a whole replay, results table too
+
+
+def test_tui_first_screen_imports_neither_torch_nor_pandas(write_run):
+    seen = light_start("tui", write_run().root.parent)
+    # the engine is prewarmed after the first frame, in a thread; nothing before it imports torch or pandas
+    assert seen == {"first_screen": ["RunsScreen", []], "at_prewarm": [], "content": []}
 
 
 async def open_setup(pilot, app) -> SetupScreen:
@@ -100,7 +185,7 @@ async def test_setup_invalid_shows_message_and_starts_nothing(tmp_path, launches
         assert not (tmp_path / "runs").exists()
 
 
-async def test_setup_start_launches_and_shows_epochs(tmp_path, monkeypatch):
+async def test_setup_start_launches_and_shows_epochs(tmp_path, monkeypatch, run_tiny):
     calls = []
 
     def fake_start(preset, run_dir, overrides):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
@@ -13,33 +14,7 @@ from typer.testing import CliRunner
 
 from rcekd_tui.cli import app
 
-TINY = {
-    "name": "tiny",
-    "data": {"source": "demo", "n_users": 120, "n_items": 60, "n_clusters": 6, "mean_len": 12},
-    "teacher": {"dim": 16, "blocks": 1, "heads": 1, "max_len": 20},
-    "student": {"dim": 4, "blocks": 1, "heads": 1, "max_len": 20},
-    "teacher_train": {"epochs": 3, "patience": 5},
-    "student_train": {"epochs": 2, "patience": 5},
-    "methods": ["scratch", "kd", "rcekd"],
-    "kd": {"K": 5},
-    "rcekd": {"K": 5, "L": 5, "M": 10},
-}
-
-runner = CliRunner()
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("RCEKD_HOME", str(tmp_path / "home"))
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-@pytest.fixture
-def preset(home):
-    path = home / "tiny.yaml"
-    path.write_text(yaml.safe_dump(TINY))
-    return str(path)
+runner = CliRunner()  # fixtures home, preset (the tiny experiment): tests/conftest.py
 
 
 def test_distill_writes_a_complete_run_directory(preset, home):
@@ -153,3 +128,44 @@ def test_data_info_and_presets(home):
 def test_console_entry_point_runs_as_a_module():
     out = subprocess.run([sys.executable, "-m", "rcekd_tui", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "distill" in out.stdout
+
+
+ALL_METHODS_TINY = {
+    "name": "tiny",
+    "data": {"source": "demo", "n_users": 50, "n_items": 40, "n_clusters": 4, "mean_len": 8},
+    "teacher": {"dim": 8, "blocks": 1, "heads": 1, "max_len": 10},
+    "student": {"dim": 4, "blocks": 1, "heads": 1, "max_len": 10},
+    "teacher_train": {"epochs": 3, "patience": 5},
+    "student_train": {"epochs": 2, "patience": 5},
+    "kd": {"K": 5},
+    "rcekd": {"K": 5, "L": 5, "M": 10},
+    "rrd": {"K": 4, "L": 6, "M": 10},
+    "dcd": {"K": 4, "M": 10},
+    "cd": {"N": 10},
+    "unkd": {"pairs": 2},
+    "hetcomp": {"K": 5, "p": 1, "every": 1},
+    "de": {"experts": 3},
+}
+
+
+def test_distill_all_methods_end_to_end(home):
+    preset = home / "all.yaml"
+    preset.write_text(yaml.safe_dump(ALL_METHODS_TINY))
+    d = home / "run"
+    res = runner.invoke(app, ["distill", "--preset", str(preset), "--methods", "all", "--run-dir", str(d)])
+    assert res.exit_code == 0, res.output
+    results = pd.read_csv(d / "results.csv")
+    want = {"scratch", "kd", "rcekd", "rrd", "dcd", "cd", "unkd", "hetcomp", "de"}
+    assert want <= set(results[results.model == "student"]["method"])
+    assert results["NDCG@10"].notna().all()
+    trajectory = sorted(p.name for p in (home / "home" / "teachers").glob("*/trajectory/*.pt"))
+    assert trajectory == ["epoch1.pt", "epoch2.pt", "epoch3.pt"]
+    events = [json.loads(x) for x in (d / "events.jsonl").read_text().splitlines()]
+    warnings = [e for e in events if e["type"] == "warning"]
+    best = int(results[results.model == "teacher"]["best_epoch"].iloc[0])
+    if best > 1:  # a checkpoint precedes the best epoch: the trajectory is used
+        assert not warnings
+    else:
+        assert len(warnings) == 1 and "best epoch" in warnings[0]["message"]
+    kd_losses = [e["kd_loss"] for e in events if e["type"] == "epoch" and e.get("method") in want - {"scratch"}]
+    assert kd_losses and all(math.isfinite(x) for x in kd_losses)

@@ -1,5 +1,6 @@
 """SequenceData under protocol `ratio` (per-user chronological 80/10/10): split sizes, targets,
-histories, training items and counts on a hand-made log; `loo` unchanged; KD contexts `user`."""
+histories, training items and counts on a hand-made log; `loo` unchanged. (KD contexts `user`
+on it: tests/core/kd/test_contexts.py.)"""
 
 from __future__ import annotations
 
@@ -7,11 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from rcekd_core.config import ModelConfig
 from rcekd_core.data.interactions import Interactions
 from rcekd_core.data.sequences import SequenceData, split_sizes
-from rcekd_core.kd.contexts import KDContexts, context_states, mask_history_
-from rcekd_core.models.registry import build_model
 
 N_ITEMS = 30
 RAW = [
@@ -185,43 +183,3 @@ def test_loo_on_the_same_log_is_unchanged():
     assert d.train_items(u).tolist() == left_pad([s[:-2] for s in KEPT])
     inputs, targets = d.train_batch(torch.tensor([3]), 4)
     assert inputs.tolist() == [[0, 0, 8, 4]] and targets.tolist() == [[0, 0, 4, 0]]
-
-
-# ----------------------------------------------------------------------------- KD contexts `user`
-
-
-def test_kdcontexts_user_mode_one_context_per_user():
-    d = make()
-    c = KDContexts(d, "user", 1)
-    assert c.n == d.n_users
-    users = torch.tensor([4, 1, 3])
-    ids, mask = c.select(users, d.train_items(users))
-    assert ids.tolist() == [4, 1, 3] and mask is None
-    chunks = list(c.chunks(2))
-    assert [u.tolist() for u, _, _ in chunks] == [[0, 1], [2, 3], [4]]
-    assert all(torch.equal(u, i) and m is None for u, i, m in chunks)
-    # history: every training item; next item: the most recent training item
-    assert c.history(torch.arange(d.n_users)).tolist() == left_pad([s[0] for s in SPLITS])
-    assert c.history(torch.tensor([3])).tolist() == [[8, 4]]
-    assert c.next_items().tolist() == [s[0][-1] for s in SPLITS] == [5, 11, 27, 4, 12]
-    users_, ends = c.prefix()
-    assert users_.tolist() == list(range(5)) and ends.tolist() == d.train_lengths.tolist()
-
-
-def test_context_states_user_mode_are_the_models_user_states():
-    d = make()
-    c = KDContexts(d, "user", 1)
-    torch.manual_seed(0)
-    mf = build_model(ModelConfig(arch="mf", dim=4, loss="bpr"), d.n_items, d)
-    mf.train()
-    got = list(context_states(mf, c, chunk=2, device=torch.device("cpu")))
-    assert mf.training  # restored
-    ids = torch.cat([i for i, _ in got])
-    states = torch.cat([s for _, s in got])
-    assert ids.tolist() == list(range(5))
-    torch.testing.assert_close(states, mf.user_emb.weight.detach())
-    # masking each context's own history removes exactly its training items (and padding)
-    scores = mask_history_(mf.score_all(states), c, ids)
-    for u, (tr, va, te) in enumerate(SPLITS):
-        inf = set(torch.nonzero(torch.isneginf(scores[u])).flatten().tolist())
-        assert inf == {0, *tr}

@@ -1,6 +1,7 @@
 """General (non-sequential) backbones MF and LightGCN: the normalised adjacency and the
-propagation against dense loop references, the eval-mode cache, the pair losses, learning the
-demo data better than popularity, every KD method on a general pair, and config validation."""
+propagation against dense loop references, the eval-mode cache, the pair losses, and learning
+the demo data better than popularity. (KD on general pairs: tests/core/kd/test_general_pairs.py;
+their config rules: tests/core/test_validation.py.)"""
 
 from __future__ import annotations
 
@@ -11,37 +12,20 @@ import numpy as np
 import pytest
 import torch
 
-from rcekd_core.config import ExperimentConfig, ModelConfig, from_dict, load_config
+from rcekd_core.config import load_config
 from rcekd_core.data.interactions import Interactions
 from rcekd_core.data.sequences import SequenceData
-from rcekd_core.errors import ConfigError
 from rcekd_core.eval.popularity import evaluate_popularity
 from rcekd_core.eval.ranking import evaluate
-from rcekd_core.experiment import kd_positions, prepare
-from rcekd_core.kd.contexts import KDContexts
-from rcekd_core.kd.registry import METHODS
-from rcekd_core.kd.teacher_view import TeacherView
+from rcekd_core.experiment import prepare
 from rcekd_core.models.general import GeneralRecommender
 from rcekd_core.models.lightgcn import LightGCN, normalized_adjacency
 from rcekd_core.models.mf import MF
 from rcekd_core.models.registry import build_model, is_general
-from rcekd_core.train.checkpoint import save_checkpoint
-from rcekd_core.train.loop import FitSpec, fit
-from rcekd_core.train.teacher import TeacherCache
-
-from .threads import one_thread  # noqa: F401 (autouse fixture)
+from rcekd_core.settings import ModelConfig
+from rcekd_core.train.loop import FitJob, FitLabel, fit
 
 CPU = torch.device("cpu")
-
-
-@pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    """RCEKD_HOME in a temp folder for the whole module (processed data, teacher trajectory)."""
-    mp = pytest.MonkeyPatch()
-    path = tmp_path_factory.mktemp("rcekd_home")
-    mp.setenv("RCEKD_HOME", str(path))
-    yield path
-    mp.undo()
 
 
 # ----------------------------------------------------------------------------- tiny data
@@ -333,8 +317,8 @@ def train_and_compare(overrides: dict) -> tuple[float, float, object]:
     assert prep.data.protocol == "ratio" and prep.data.multi_target
     torch.manual_seed(0)
     model = build_model(cfg.teacher, prep.data.n_items, prep.data)
-    res = fit(model, prep.data, cfg.teacher_train, cfg.eval, FitSpec("teacher", "scratch", 0),
-              device=CPU, sink=lambda e: None)
+    res = fit(FitJob(model, prep.data, cfg.teacher_train, cfg.eval, FitLabel("teacher", "scratch", 0), CPU),
+              sink=lambda e: None)
     pop = evaluate_popularity(prep.data, "valid", [10])["NDCG@10"]
     # fit() restores the best weights: evaluating again gives the best validation numbers
     again = evaluate(model, prep.data, "valid", cfg.eval.ks).metrics["NDCG@10"]
@@ -342,7 +326,7 @@ def train_and_compare(overrides: dict) -> tuple[float, float, object]:
     return res.best_valid["NDCG@10"], pop, res
 
 
-def test_mf_beats_popularity_on_demo(home):
+def test_mf_beats_popularity_on_demo(module_home):
     # the demo-mf data as preset (1500 users, 600 items); 8 epochs of BPR-MF take ~2.5 s.
     # Measured: 1.24-1.29x popularity over init seeds 0-2. Without weight decay BPR-MF
     # overfits (0.81x); on the small 300-user demo it stays below popularity (0.89x).
@@ -350,10 +334,10 @@ def test_mf_beats_popularity_on_demo(home):
         "teacher": {"arch": "mf", "dim": 64, "loss": "bpr"},
         "teacher_train": {"epochs": 8, "batch_size": 64, "lr": 0.02, "weight_decay": 1e-4, "patience": 8},
     })
-    assert ndcg > 1.15 * pop, (ndcg, pop, [h["valid"]["NDCG@10"] for h in res.history])
+    assert ndcg > 1.15 * pop, (ndcg, pop, [h.valid["NDCG@10"] for h in res.history])
 
 
-def test_lightgcn_beats_popularity_on_small_demo(home):
+def test_lightgcn_beats_popularity_on_small_demo(module_home):
     # 300 users x 100 items (the sequential backbones' test data): 1.17-1.24x popularity over
     # seeds 0-2 in ~1.7 s. On the full demo-mf data LightGCN reaches only 1.05-1.16x
     # popularity (8 epochs, 3-11 s), so the full size is not used here.
@@ -363,134 +347,4 @@ def test_lightgcn_beats_popularity_on_small_demo(home):
         "student": {"arch": "lightgcn"},
         "teacher_train": {"epochs": 8, "batch_size": 32, "lr": 0.02, "weight_decay": 1e-4, "patience": 8},
     })
-    assert ndcg > 1.1 * pop, (ndcg, pop, [h["valid"]["NDCG@10"] for h in res.history])
-
-
-# ----------------------------------------------------------------------------- KD on general pairs
-
-KD_TINY = {
-    "data": {"n_users": 50, "n_items": 40, "n_clusters": 4, "mean_len": 10},
-    "teacher": {"dim": 8}, "student": {"dim": 4},
-    "teacher_train": {"epochs": 3, "batch_size": 16, "lr": 0.01, "patience": 5},
-    "student_train": {"epochs": 3, "batch_size": 16, "lr": 0.01, "patience": 5},
-    "eval": {"chunk": 16},  # several chunks over the 50 users
-    "methods": ["all"],
-    "kd": {"K": 5}, "rcekd": {"K": 5, "L": 5, "M": 10},
-    "rrd": {"K": 4, "L": 6, "M": 10}, "dcd": {"K": 4, "M": 10}, "cd": {"N": 10},
-    "unkd": {"pairs": 2}, "hetcomp": {"K": 5, "p": 1, "every": 1}, "de": {"experts": 3},
-}
-
-
-@pytest.fixture(scope="module", params=["mf", "lightgcn"])
-def kd_problem(request, home):
-    arch = request.param
-    cfg = load_config("demo-mf", {**KD_TINY, "teacher": {**KD_TINY["teacher"], "arch": arch},
-                                  "student": {**KD_TINY["student"], "arch": arch}})
-    data = prepare(cfg).data
-    torch.manual_seed(cfg.teacher_seed)
-    teacher = build_model(cfg.teacher, data.n_items, data)
-    trajectory = TeacherCache(cfg).dir / "trajectory"  # what the experiment saves, for hetcomp
-
-    def save(epoch, row):
-        save_checkpoint(trajectory / f"epoch{epoch}.pt", teacher.state_dict(), {"epoch": epoch})
-
-    fit(teacher, data, cfg.teacher_train, cfg.eval, FitSpec("teacher", "teacher", 0), device=CPU,
-        sink=lambda e: None, on_epoch=save)
-    teacher.zero_grad(set_to_none=True)
-    teacher.eval()
-    contexts = KDContexts(data, kd_positions(cfg), cfg.student.max_len)
-    view = TeacherView(teacher, contexts, cfg.eval.chunk, CPU)
-    return cfg, data, contexts, view, teacher
-
-
-def test_kd_contexts_of_a_general_pair_are_users(kd_problem):
-    cfg, data, contexts, view, teacher = kd_problem
-    assert kd_positions(cfg) == "user" and contexts.mode == "user"
-    assert contexts.n == data.n_users
-    assert view.states.shape == (data.n_users, cfg.teacher.dim)
-    with torch.no_grad():
-        torch.testing.assert_close(view.states, teacher.encode(torch.arange(data.n_users)))
-        torch.testing.assert_close(view.table, teacher.item_table())
-
-
-@pytest.mark.parametrize("method", list(METHODS))
-def test_every_kd_method_trains_a_general_student(kd_problem, method):
-    cfg, data, contexts, view, teacher = kd_problem
-    torch.manual_seed(0)
-    student = build_model(cfg.student, data.n_items, data)
-    d = METHODS[method](cfg, view, contexts, CPU, 0)
-    if method == "hetcomp":  # the general teacher's trajectory was loaded (built with the data)
-        assert d.checkpoint_epochs == [1, 2, 3] and not d.notes
-    res = fit(student, data, cfg.student_train, cfg.eval, FitSpec("student", method, 0), device=CPU,
-              sink=lambda e: None, distiller=d, contexts=contexts)
-    assert res.epochs_run == cfg.student_train.epochs and res.best_epoch >= 1
-    for row in res.history:
-        assert math.isfinite(row["base_loss"]) and math.isfinite(row["loss"])
-        assert all(math.isfinite(v) and 0 <= v <= 1 for v in row["valid"].values())
-        if d.uses_teacher:
-            assert math.isfinite(row["kd_loss"])
-        else:
-            assert "kd_loss" not in row
-    if not d.uses_teacher:
-        return
-    # one batch by hand: the KD term is per user, finite, and its gradient reaches the student only
-    student.train()
-    d.timed_refresh(student)
-    users = torch.tensor([7, 0, 31, 12])
-    inputs, targets = student.batch(data, users)
-    ids, mask = contexts.select(users, targets)
-    assert mask is None and torch.equal(ids, users)
-    student.zero_grad()
-    per, _ = d.loss(ids, student.encode(inputs), student)
-    assert per.shape == (4,) and torch.isfinite(per).all()
-    per.sum().backward()
-    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in student.parameters())
-    grads = student.user_emb.weight.grad
-    assert grads is not None and grads.abs().sum() > 0
-    if cfg.student.arch == "mf":  # an MF user's state is its own row: no other user moves
-        others = torch.ones(data.n_users, dtype=torch.bool)
-        others[users] = False
-        assert grads[others].abs().sum() == 0
-    assert all(p.grad is None for p in teacher.parameters())
-
-
-# ----------------------------------------------------------------------------- validation
-
-
-def test_kd_positions_user_for_general_students_only():
-    cfg = from_dict({"teacher": {"arch": "mf", "loss": "bpr"}, "student": {"arch": "lightgcn", "loss": "ce"},
-                     "data": {"protocol": "ratio"}})
-    assert kd_positions(cfg) == "user"
-    assert kd_positions(from_dict({"kd_positions": "last"})) == "last"
-    assert kd_positions(from_dict({"kd_positions": "all"})) == "all"
-
-
-@pytest.mark.parametrize("values, needle", [
-    ({"teacher": {"arch": "mf", "loss": "bpr"}, "student": {"arch": "sasrec", "loss": "ce"},
-      "data": {"protocol": "ratio"}}, "must both be sequential"),
-    ({"teacher": {"arch": "sasrec"}, "student": {"arch": "lightgcn", "loss": "bpr"}}, "must both be sequential"),
-    ({"teacher": {"arch": "mf", "loss": "bpr"}, "student": {"arch": "mf", "loss": "bpr"}},
-     "use data.protocol ratio"),  # protocol left at loo
-    ({"data": {"protocol": "ratio"}}, "use data.protocol loo"),  # sasrec pair under ratio
-    ({"teacher": {"arch": "mf", "loss": "ssm"}, "student": {"arch": "mf", "loss": "bpr"},
-      "data": {"protocol": "ratio"}}, "teacher.loss 'ssm'"),
-    ({"teacher": {"arch": "mf", "loss": "bpr"}, "student": {"arch": "lightgcn", "loss": "bce"},
-      "data": {"protocol": "ratio"}}, "student.loss 'bce'"),
-    ({"student": {"loss": "bpr"}}, "student.loss 'bpr'"),  # bpr is for general models only
-    ({"data": {"protocol": "kfold"}}, "data.protocol"),
-])
-def test_general_config_errors_are_one_line(values, needle):
-    with pytest.raises(ConfigError) as e:
-        from_dict(values)
-    assert needle in str(e.value)
-    assert "\n" not in str(e.value)
-
-
-@pytest.mark.parametrize("loss", ["bpr", "ce"])
-def test_general_pairs_with_ratio_are_accepted(loss):
-    for t, s in (("mf", "mf"), ("lightgcn", "mf"), ("mf", "lightgcn"), ("lightgcn", "lightgcn")):
-        cfg = from_dict({"teacher": {"arch": t, "loss": loss}, "student": {"arch": s, "loss": loss},
-                         "data": {"protocol": "ratio"}})
-        assert isinstance(cfg, ExperimentConfig)
-    assert load_config("demo-mf").data.protocol == "ratio"
-    assert load_config("ml-100k-mf").teacher.arch == "mf"
+    assert ndcg > 1.1 * pop, (ndcg, pop, [h.valid["NDCG@10"] for h in res.history])

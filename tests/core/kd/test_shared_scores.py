@@ -5,26 +5,28 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rcekd_core.config import ExperimentConfig, ModelConfig
-from rcekd_core.kd.base import SharedScores
+from rcekd_core.kd.base import KDSetup, SharedScores
+from rcekd_core.kd.ce import KDSettings
 from rcekd_core.kd.contexts import KDContexts
-from rcekd_core.kd.registry import METHODS
+from rcekd_core.kd.rcekd import RCEKDSettings
+from rcekd_core.kd.registry import build_distiller
 from rcekd_core.kd.teacher_view import TeacherView
 from rcekd_core.models.sasrec import SASRec
-from tests.core.test_teacher_view import tiny_data
+from rcekd_core.settings import ModelConfig
 
 
 @pytest.mark.parametrize("method", ["kd", "rcekd"])
-def test_shared_scores_give_the_same_loss_and_gradients(method):
+def test_shared_scores_give_the_same_loss_and_gradients(method, sequences):
     torch.manual_seed(0)
-    data = tiny_data(n_users=12, n_items=40, length=9)
+    data = sequences(n_users=12, n_items=40, length=9)
     mcfg = ModelConfig(dim=8, blocks=1, heads=1, max_len=8, dropout=0.0)
     teacher, student = SASRec(data.n_items, mcfg), SASRec(data.n_items, mcfg)
-    cfg = ExperimentConfig()
-    cfg.kd.K, cfg.rcekd.K, cfg.rcekd.L, cfg.rcekd.M = 5, 5, 5, 10
+    settings = {"kd": KDSettings(K=5), "rcekd": RCEKDSettings(K=5, L=5, M=10)}[method]
     ctx = KDContexts(data, "all", 8)
     view = TeacherView(teacher, ctx, 64, torch.device("cpu"))
-    d = METHODS[method](cfg, view, ctx, torch.device("cpu"), 0)
+    setup = KDSetup(teacher=view, contexts=ctx, device=torch.device("cpu"), seed=0, chunk=1024,
+                    epochs=1, student_dim=8)
+    d = build_distiller(method, settings, setup)
     d.refresh(student)
     users = torch.arange(data.n_users)
     inputs, targets = data.train_batch(users, 8)

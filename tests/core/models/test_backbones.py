@@ -1,5 +1,5 @@
-"""Backbones: HSTU attention against a loop, causality, left-padding invariance, and each
-backbone learning the demo data better than popularity."""
+"""Sequential backbones: HSTU attention against a loop, causality, left-padding invariance, and
+each backbone learning the demo data better than popularity."""
 
 from __future__ import annotations
 
@@ -7,16 +7,10 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from rcekd_core.config import DataConfig, EvalConfig, ModelConfig, TrainConfig, from_dict
-from rcekd_core.data.preprocess import preprocess
-from rcekd_core.data.sequences import SequenceData
-from rcekd_core.data.synthetic import generate
-from rcekd_core.errors import ConfigError
-from rcekd_core.eval.popularity import evaluate_popularity, popularity_scores
+from rcekd_core.eval.popularity import evaluate_popularity
 from rcekd_core.models.registry import build_model
-from rcekd_core.train.loop import FitSpec, fit
-
-from .threads import one_thread  # noqa: F401 (autouse fixture)
+from rcekd_core.settings import EvalConfig, ModelConfig, TrainConfig
+from rcekd_core.train.loop import FitJob, FitLabel, fit
 
 ARCHS = ["sasrec", "gru4rec", "hstu"]
 
@@ -115,43 +109,14 @@ def test_hstu_scores_are_cosine_over_temperature():
         torch.testing.assert_close(model.score_items(h, items), scores.gather(1, items))
 
 
-def test_model_config_validation():
-    with pytest.raises(ConfigError, match="ssm"):
-        from_dict({"student": {"arch": "sasrec", "loss": "ssm"}})
-    with pytest.raises(ConfigError, match="temperature"):
-        from_dict({"teacher": {"arch": "hstu", "temperature": 0}})
-    with pytest.raises(ConfigError, match="negatives"):
-        from_dict({"teacher": {"arch": "hstu", "loss": "ssm", "negatives": 0}})
-    cfg = from_dict({"teacher": {"arch": "hstu", "loss": "ssm"}, "student": {"arch": "gru4rec"}})
-    assert cfg.teacher.negatives == 128 and cfg.student.arch == "gru4rec"
-
-
-@pytest.fixture(scope="module")
-def demo():
-    cfg = DataConfig(n_users=300, n_items=100, n_clusters=5, mean_len=20)
-    return SequenceData.from_interactions(preprocess(generate(cfg)))
-
-
-def test_popularity_scores_count_training_items(demo):
-    scores = popularity_scores(demo)
-    want = torch.zeros(demo.n_items + 1)
-    for u in range(demo.n_users):
-        s = int(demo.offsets[u])
-        for i in demo.items[s: s + int(demo.train_lengths[u])]:
-            want[i] += 1
-    assert torch.isneginf(scores[0])
-    torch.testing.assert_close(scores[1:].float(), want[1:])
-    m = evaluate_popularity(demo, "valid", [10, 20])
-    assert 0 < m["NDCG@10"] < m["NDCG@20"] and 0 < m["Recall@10"] <= m["Recall@20"] <= 1
-
-
 @pytest.mark.parametrize("arch,loss", [("sasrec", "ce"), ("gru4rec", "ce"), ("hstu", "ssm"), ("hstu", "ce")])
-def test_backbone_beats_popularity(demo, arch, loss):
+def test_backbone_beats_popularity(demo_sequences, arch, loss):
+    demo = demo_sequences
     torch.manual_seed(0)
     model = build_model(ModelConfig(arch=arch, dim=32, blocks=1, max_len=20, dropout=0.1, loss=loss),
                         demo.n_items)
     tcfg = TrainConfig(epochs=8, batch_size=32, lr=0.01, patience=8)
-    res = fit(model, demo, tcfg, EvalConfig(ks=[10]), FitSpec("teacher", "scratch", 0),
-              device=torch.device("cpu"), sink=lambda e: None)
+    res = fit(FitJob(model, demo, tcfg, EvalConfig(ks=[10]), FitLabel("teacher", "scratch", 0),
+                     torch.device("cpu")), sink=lambda e: None)
     pop = evaluate_popularity(demo, "valid", [10])["NDCG@10"]
     assert res.best_valid["NDCG@10"] > 1.1 * pop, (res.best_valid, pop)

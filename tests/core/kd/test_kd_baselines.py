@@ -14,24 +14,22 @@ import math
 import numpy as np
 import pytest
 import torch
-import yaml
-from typer.testing import CliRunner
 
-from rcekd_core.config import ExperimentConfig, ModelConfig, from_dict
 from rcekd_core.data.interactions import Interactions
 from rcekd_core.data.sequences import SequenceData
-from rcekd_core.errors import ConfigError
-from rcekd_core.kd.cd import CD
+from rcekd_core.kd.base import KDSetup, Trajectory
+from rcekd_core.kd.cd import CD, CDSettings
 from rcekd_core.kd.common import gumbel_topk
 from rcekd_core.kd.contexts import KDContexts
-from rcekd_core.kd.dcd import DCD
-from rcekd_core.kd.de import DE
-from rcekd_core.kd.hetcomp import HetComp, pick_checkpoints
-from rcekd_core.kd.registry import METHODS
-from rcekd_core.kd.rrd import RRD
+from rcekd_core.kd.dcd import DCD, DCDSettings
+from rcekd_core.kd.de import DE, DESettings
+from rcekd_core.kd.hetcomp import HetComp, HetCompSettings, pick_checkpoints
+from rcekd_core.kd.registry import METHODS, build_distiller
+from rcekd_core.kd.rrd import RRD, RRDSettings
 from rcekd_core.kd.teacher_view import TeacherView
-from rcekd_core.kd.unkd import UnKD
+from rcekd_core.kd.unkd import UnKD, UnKDSettings
 from rcekd_core.models.sasrec import SASRec
+from rcekd_core.settings import ModelConfig, TrainConfig
 
 N_USERS, N_ITEMS, S_LEN, T_LEN = 8, 40, 6, 8
 CPU = torch.device("cpu")
@@ -118,14 +116,10 @@ class Problem:
         self.s_states = ref_states(self.student, self.ctx, S_LEN)
         self.s_rows = ref_rows(self.s_states, self.student.item_table().detach())
 
-    def cfg(self, **sections) -> ExperimentConfig:
-        cfg = ExperimentConfig()
-        cfg.eval.chunk = 3  # several chunks over the contexts
-        cfg.student.dim, cfg.teacher.dim = 4, 12
-        for sec, values in sections.items():
-            for k, v in values.items():
-                setattr(getattr(cfg, sec), k, v)
-        return cfg
+    def setup(self, seed: int = 0, epochs: int = TrainConfig().epochs, trajectory: Trajectory | None = None) -> KDSetup:
+        """What a distiller gets besides its settings: chunk 3 (several chunks over the contexts)."""
+        return KDSetup(teacher=self.view, contexts=self.contexts, device=CPU, seed=seed, chunk=3,
+                       epochs=epochs, student_dim=4, trajectory=trajectory)
 
     def batch_loss(self, d):
         ids = torch.randperm(self.n, generator=torch.Generator().manual_seed(1))
@@ -147,8 +141,10 @@ def close(got, want):
 
 
 def test_registry_and_contexts_match_reference(prob):
-    for name, cls in {"rrd": RRD, "dcd": DCD, "cd": CD, "unkd": UnKD, "hetcomp": HetComp, "de": DE}.items():
-        assert METHODS[name] is cls
+    for name, (cls, settings) in {"rrd": (RRD, RRDSettings), "dcd": (DCD, DCDSettings), "cd": (CD, CDSettings),
+                                  "unkd": (UnKD, UnKDSettings), "hetcomp": (HetComp, HetCompSettings),
+                                  "de": (DE, DESettings)}.items():
+        assert METHODS[name].distiller is cls and METHODS[name].settings is settings
     users, ends = prob.contexts.prefix()
     assert prob.contexts.n == prob.n
     assert users.tolist() == [c["user"] for c in prob.ctx]
@@ -188,7 +184,7 @@ def test_gumbel_topk_first_draw_follows_weights():
 
 def test_rrd_matches_reference(prob):
     K, L, M, T = 4, 6, 10, 2.0
-    d = RRD(prob.cfg(rrd=dict(K=K, L=L, M=M, T=T, lam=0.3)), prob.view, prob.contexts, CPU, seed=3)
+    d = RRD(RRDSettings(K=K, L=L, M=M, T=T, lam=0.3), prob.setup(seed=3))
     assert d.lam == 0.3
     d.refresh(prob.student)
     want = {}
@@ -213,7 +209,7 @@ def test_rrd_positions_follow_exp_rank_law():
     M, T = 6, 2.0
     counts = np.zeros(M)
     for seed in range(40):
-        d = RRD(prob.cfg(rrd=dict(K=1, L=2, M=M, T=T)), prob.view, prob.contexts, CPU, seed=seed)
+        d = RRD(RRDSettings(K=1, L=2, M=M, T=T), prob.setup(seed=seed))
         d.refresh(prob.student)
         pos = (d.top == d.interesting).float().argmax(1)
         counts += np.bincount(pos.numpy(), minlength=M)
@@ -226,7 +222,7 @@ def test_rrd_positions_follow_exp_rank_law():
 
 def test_dcd_matches_reference(prob):
     K, M, T = 3, 12, 2.0
-    d = DCD(prob.cfg(dcd=dict(K=K, M=M, T=T)), prob.view, prob.contexts, CPU, seed=5)
+    d = DCD(DCDSettings(K=K, M=M, T=T), prob.setup(seed=5))
     d.refresh(prob.student)
     want = {}
     for n, c in enumerate(prob.ctx):
@@ -252,7 +248,7 @@ def test_dcd_matches_reference(prob):
 
 def test_cd_matches_reference(prob):
     N, n_keep, T = 10, 2, 20.0
-    d = CD(prob.cfg(cd=dict(N=N, n=n_keep, T=T)), prob.view, prob.contexts, CPU, seed=1)
+    d = CD(CDSettings(N=N, n=n_keep, T=T), prob.setup(seed=1))
     d.refresh(prob.student)
     want = {}
     for n, c in enumerate(prob.ctx):
@@ -271,7 +267,7 @@ def test_cd_keeps_the_better_of_each_pair():
     """Kept positions are the minimum of two draws: biased to the top even with flat weights."""
     prob = Problem("all", seed=3)
     N = 10
-    d = CD(prob.cfg(cd=dict(N=N, n=1, T=1e6)), prob.view, prob.contexts, CPU, seed=0)
+    d = CD(CDSettings(N=N, n=1, T=1e6), prob.setup(seed=0))
     ranks = []
     for _ in range(30):
         d.refresh(prob.student)
@@ -287,7 +283,7 @@ def test_cd_keeps_the_better_of_each_pair():
 
 def test_unkd_groups_and_loss_match_reference(prob):
     G, P = 3, 4
-    d = UnKD(prob.cfg(unkd=dict(groups=G, pairs=P)), prob.view, prob.contexts, CPU, seed=2)
+    d = UnKD(UnKDSettings(groups=G, pairs=P), prob.setup(seed=2))
     pop = [0] * (N_ITEMS + 1)
     data = prob.data
     for u in range(data.n_users):
@@ -330,16 +326,24 @@ def ref_ndcg(s_top, target) -> float:
     return sum(g for g, i in zip(gains, s_top) if i in target) / sum(gains)
 
 
-def test_hetcomp_lists_switching_and_loss_match_reference(prob, monkeypatch):
+def test_hetcomp_lists_switching_and_loss_match_reference(prob):
     K, p, alpha = 6, 1, 1.05
-    early = []
-    for seed in (11, 12):
+    early = {}
+    for epoch, seed in ((2, 11), (4, 12)):
         torch.manual_seed(seed)
-        early.append(TeacherView(SASRec(N_ITEMS, ModelConfig(dim=12, blocks=1, max_len=S_LEN, dropout=0.0)),
-                                 prob.contexts, 3, CPU))
-    monkeypatch.setattr(HetComp, "_trajectory_views", lambda self: list(early))
-    d = HetComp(prob.cfg(hetcomp=dict(K=K, p=p, alpha=alpha)), prob.view, prob.contexts, CPU, seed=0)
-    views = early + [prob.view]
+        early[epoch] = TeacherView(SASRec(N_ITEMS, ModelConfig(dim=12, blocks=1, max_len=S_LEN, dropout=0.0)),
+                                   prob.contexts, 3, CPU)
+    asked = []
+
+    def view(epoch):
+        asked.append(epoch)
+        return early[epoch]
+
+    # checkpoints at epochs 2, 4 (and 6, the best epoch itself: not a trajectory stage)
+    setup = prob.setup(trajectory=Trajectory(epochs=[2, 4, 6], best_epoch=6, where="here", view=view))
+    d = HetComp(HetCompSettings(K=K, p=p, alpha=alpha), setup)
+    assert asked == [2, 4] and d.checkpoint_epochs == [2, 4] and setup.warnings == []
+    views = [early[2], early[4], prob.view]  # easy -> hard, the final teacher last
     lists = [[ref_top_unseen(ref_rows(v.states, v.table)[n], c["history"], K) for n, c in enumerate(prob.ctx)]
              for v in views]
     for s in range(3):
@@ -380,11 +384,18 @@ def test_hetcomp_lists_switching_and_loss_match_reference(prob, monkeypatch):
     assert extras["stage"] == pytest.approx(np.mean([stage[n] for n in ids]))
 
 
-def test_hetcomp_without_trajectory_warns_and_uses_the_final_teacher(prob, tmp_path, monkeypatch):
-    monkeypatch.setenv("RCEKD_HOME", str(tmp_path))
-    d = HetComp(prob.cfg(hetcomp=dict(K=5)), prob.view, prob.contexts, CPU, seed=0)
+def test_hetcomp_without_trajectory_warns_and_uses_the_final_teacher(prob):
+    for trajectory in (None, Trajectory(epochs=[], best_epoch=3, where="/cache/t", view=lambda e: 1 / 0)):
+        setup = prob.setup(trajectory=trajectory)
+        d = HetComp(HetCompSettings(K=5), setup)
+        assert d.lists.size(0) == 1 and d.checkpoint_epochs == []
+        assert len(setup.warnings) == 1 and "no teacher trajectory" in setup.warnings[0]
+    assert "/cache/t" in setup.warnings[0]  # names the folder it looked in
+    # checkpoints exist, but none precedes the best epoch
+    setup = prob.setup(trajectory=Trajectory(epochs=[2, 4], best_epoch=2, where="/cache/t", view=lambda e: 1 / 0))
+    d = HetComp(HetCompSettings(K=5), setup)
     assert d.lists.size(0) == 1
-    assert d.notes and d.notes[0]["type"] == "warning" and "trajectory" in d.notes[0]["message"]
+    assert len(setup.warnings) == 1 and "best epoch is 2" in setup.warnings[0]
 
 
 def test_pick_checkpoints():
@@ -398,9 +409,7 @@ def test_pick_checkpoints():
 
 def test_de_matches_reference(prob, monkeypatch):
     E, epochs = 3, 4
-    cfg = prob.cfg(de=dict(experts=E, tau_start=1.0, tau_end=1e-3))
-    cfg.student_train.epochs = epochs
-    d = DE(cfg, prob.view, prob.contexts, CPU, seed=0)
+    d = DE(DESettings(experts=E, tau_start=1.0, tau_end=1e-3), prob.setup(seed=0, epochs=epochs))
     assert {id(q) for q in d.parameters()} >= {id(q) for q in d.nets.parameters()} and d.parameters()
     for e in range(3):
         d.refresh(prob.student)
@@ -444,14 +453,19 @@ def test_de_matches_reference(prob, monkeypatch):
 # ----------------------------------------------------------------------------- gradients
 
 
+@pytest.fixture(scope="module")
+def grad_problem():
+    return Problem("all", seed=4)
+
+
 @pytest.mark.parametrize("method", ["rrd", "dcd", "cd", "unkd", "hetcomp", "de"])
-def test_gradients_reach_the_student_and_experts_only(method, tmp_path, monkeypatch):
-    monkeypatch.setenv("RCEKD_HOME", str(tmp_path))  # hetcomp: no trajectory, final teacher only
-    prob = Problem("all", seed=4)
+def test_gradients_reach_the_student_and_experts_only(method, grad_problem):
+    prob = grad_problem  # hetcomp: no trajectory, final teacher only
+    torch.manual_seed(4)
     student = SASRec(N_ITEMS, ModelConfig(dim=4, blocks=1, max_len=S_LEN, dropout=0.1))
-    cfg = prob.cfg(rrd=dict(K=3, L=4, M=8), dcd=dict(K=3, M=8), cd=dict(N=8), unkd=dict(pairs=2),
-                   hetcomp=dict(K=5), de=dict(experts=3))
-    d = METHODS[method](cfg, prob.view, prob.contexts, CPU, seed=0)
+    values = {"rrd": dict(K=3, L=4, M=8), "dcd": dict(K=3, M=8), "cd": dict(N=8), "unkd": dict(pairs=2),
+              "hetcomp": dict(K=5), "de": dict(experts=3)}[method]
+    d = build_distiller(method, METHODS[method].settings(**values), prob.setup(seed=0))
     student.train()
     d.timed_refresh(student)
     assert student.training
@@ -473,79 +487,3 @@ def test_gradients_reach_the_student_and_experts_only(method, tmp_path, monkeypa
         assert sum(q.grad.abs().sum() for q in d.parameters()) > 0
     else:
         assert d.parameters() == []
-
-
-# ----------------------------------------------------------------------------- config + CLI
-
-
-@pytest.mark.parametrize("override, needle", [
-    ({"rrd": {"K": 600}}, "rrd.K"),
-    ({"dcd": {"T": 0}}, "dcd.T"),
-    ({"cd": {"n": 6, "N": 10}}, "cd.n"),
-    ({"unkd": {"groups": 0}}, "unkd.groups"),
-    ({"hetcomp": {"every": 0}}, "hetcomp.every"),
-    ({"de": {"tau_end": 2.0}}, "de.tau_end"),
-    ({"de": {"lam": -1}}, "de.lam"),
-])
-def test_impossible_settings_are_rejected(override, needle):
-    with pytest.raises(ConfigError, match=needle.replace(".", r"\.")):
-        from_dict(override)
-
-
-def test_sizes_are_checked_only_for_the_methods_run():
-    from rcekd_core.config import check_sizes
-    cfg = from_dict({"methods": ["scratch"]})
-    check_sizes(cfg, 100)  # rrd.M = 500 is irrelevant when rrd does not run
-    cfg = from_dict({"methods": ["rrd"]})
-    with pytest.raises(ConfigError, match=r"rrd\.M"):
-        check_sizes(cfg, 100)
-    cfg = from_dict({"methods": ["cd"], "cd": {"N": 50}})
-    check_sizes(cfg, 100)
-
-
-TINY = {
-    "name": "tiny",
-    "data": {"source": "demo", "n_users": 50, "n_items": 40, "n_clusters": 4, "mean_len": 8},
-    "teacher": {"dim": 8, "blocks": 1, "heads": 1, "max_len": 10},
-    "student": {"dim": 4, "blocks": 1, "heads": 1, "max_len": 10},
-    "teacher_train": {"epochs": 3, "patience": 5},
-    "student_train": {"epochs": 2, "patience": 5},
-    "kd": {"K": 5},
-    "rcekd": {"K": 5, "L": 5, "M": 10},
-    "rrd": {"K": 4, "L": 6, "M": 10},
-    "dcd": {"K": 4, "M": 10},
-    "cd": {"N": 10},
-    "unkd": {"pairs": 2},
-    "hetcomp": {"K": 5, "p": 1, "every": 1},
-    "de": {"experts": 3},
-}
-
-
-def test_distill_all_methods_end_to_end(tmp_path, monkeypatch):
-    import json
-
-    import pandas as pd
-
-    from rcekd_tui.cli import app
-
-    monkeypatch.setenv("RCEKD_HOME", str(tmp_path / "home"))
-    preset = tmp_path / "tiny.yaml"
-    preset.write_text(yaml.safe_dump(TINY))
-    d = tmp_path / "run"
-    res = CliRunner().invoke(app, ["distill", "--preset", str(preset), "--methods", "all", "--run-dir", str(d)])
-    assert res.exit_code == 0, res.output
-    results = pd.read_csv(d / "results.csv")
-    want = {"scratch", "kd", "rcekd", "rrd", "dcd", "cd", "unkd", "hetcomp", "de"}
-    assert want <= set(results[results.model == "student"]["method"])
-    assert results["NDCG@10"].notna().all()
-    trajectory = sorted(p.name for p in (tmp_path / "home" / "teachers").glob("*/trajectory/*.pt"))
-    assert trajectory == ["epoch1.pt", "epoch2.pt", "epoch3.pt"]
-    events = [json.loads(x) for x in (d / "events.jsonl").read_text().splitlines()]
-    warnings = [e for e in events if e["type"] == "warning"]
-    best = int(results[results.model == "teacher"]["best_epoch"].iloc[0])
-    if best > 1:  # a checkpoint precedes the best epoch: the trajectory is used
-        assert not warnings
-    else:
-        assert len(warnings) == 1 and "best epoch" in warnings[0]["message"]
-    kd_losses = [e["kd_loss"] for e in events if e["type"] == "epoch" and e.get("method") in want - {"scratch"}]
-    assert kd_losses and all(math.isfinite(x) for x in kd_losses)

@@ -10,14 +10,13 @@ import torch
 from torch import nn
 
 import rcekd_core.kd.ce as ce_mod
-from rcekd_core.config import ExperimentConfig
 from rcekd_core.data.interactions import Interactions
 from rcekd_core.data.sequences import SequenceData
-from rcekd_core.kd.ce import CEKD
+from rcekd_core.kd.base import KDSetup
+from rcekd_core.kd.ce import CEKD, KDSettings
 from rcekd_core.kd.contexts import KDContexts
 from rcekd_core.kd.registry import METHODS
 from rcekd_core.models.base import SequentialRecommender
-from tests.core.fakes import FakeStudent, FakeTeacherView
 
 N_CTX, N_ITEMS, D = 7, 40, 8
 
@@ -50,31 +49,33 @@ def make(seed):
     return states, table, s_scores, t_scores
 
 
-def cfg_for(K, tau, lst):
-    cfg = ExperimentConfig()
-    cfg.eval.chunk = 3
-    cfg.kd.K, cfg.kd.tau, cfg.kd.list, cfg.kd.lam = K, tau, lst, 2.5
-    return cfg
+def settings_for(K, tau, lst):
+    return KDSettings(K=K, tau=tau, list=lst, lam=2.5)
+
+
+def setup_for(view, contexts=None, chunk=3):
+    return KDSetup(teacher=view, contexts=contexts, device=torch.device("cpu"), seed=0, chunk=chunk,
+                   epochs=1, student_dim=D)
 
 
 def test_registry_name():
-    assert METHODS["kd"] is CEKD
+    assert METHODS["kd"].distiller is CEKD and METHODS["kd"].settings is KDSettings
 
 
 @pytest.mark.parametrize("K", [1, 5, 12])
 @pytest.mark.parametrize("tau", [1.0, 2.0, 0.5])
-def test_teacher_list_matches_reference(K, tau):
+def test_teacher_list_matches_reference(K, tau, fake_teacher, fake_student):
     states, table, s_scores, t_scores = make(K * 10 + int(tau * 4))
-    d = CEKD(cfg_for(K, tau, "teacher"), FakeTeacherView(t_scores), None, torch.device("cpu"), 0)
+    d = CEKD(settings_for(K, tau, "teacher"), setup_for(fake_teacher(t_scores)))
     assert d.lam == 2.5
     t_rows, s_rows = t_scores.double().tolist(), s_scores.double().tolist()
     for u in range(N_CTX):
         assert d.items[u].tolist() == ref_topk(t_rows[u], K)
-    d.refresh(FakeStudent(table))  # teacher list: refresh changes nothing
+    d.refresh(fake_student(table))  # teacher list: refresh changes nothing
     for u in range(N_CTX):
         assert d.items[u].tolist() == ref_topk(t_rows[u], K)
     ids = torch.tensor([5, 1, 1, 0, 6])
-    per_ctx, _ = d.loss(ids, states[ids], FakeStudent(table))
+    per_ctx, _ = d.loss(ids, states[ids], fake_student(table))
     want = [ref_ce(ref_topk(t_rows[u], K), t_rows[u], s_rows[u], tau) for u in ids.tolist()]
     np.testing.assert_allclose(per_ctx.double().numpy(), want, atol=1e-5, rtol=1e-5)
     if K == 1:  # a one-item softmax is 1: nothing to distil
@@ -82,25 +83,25 @@ def test_teacher_list_matches_reference(K, tau):
 
 
 @pytest.mark.parametrize("tau", [1.0, 2.0])
-def test_student_list_is_refreshed_and_matches_reference(monkeypatch, tau):
+def test_student_list_is_refreshed_and_matches_reference(monkeypatch, tau, fake_teacher, fake_student):
     K = 6
     states, table, s_scores, t_scores = make(3)
     pool = s_scores.topk(K, dim=1).indices
     monkeypatch.setattr(ce_mod, "student_top", lambda *a, **k: pool.clone())
-    d = CEKD(cfg_for(K, tau, "student"), FakeTeacherView(t_scores), None, torch.device("cpu"), 0)
-    d.refresh(FakeStudent(table))
+    d = CEKD(settings_for(K, tau, "student"), setup_for(fake_teacher(t_scores)))
+    d.refresh(fake_student(table))
     t_rows, s_rows = t_scores.double().tolist(), s_scores.double().tolist()
     for u in range(N_CTX):
         assert d.items[u].tolist() == ref_topk(s_rows[u], K)
     ids = torch.arange(N_CTX).flip(0)
-    per_ctx, _ = d.loss(ids, states[ids], FakeStudent(table))
+    per_ctx, _ = d.loss(ids, states[ids], fake_student(table))
     want = [ref_ce(ref_topk(s_rows[u], K), t_rows[u], s_rows[u], tau) for u in ids.tolist()]
     np.testing.assert_allclose(per_ctx.double().numpy(), want, atol=1e-5, rtol=1e-5)
     # a new student list after the next refresh
     new_pool = pool.flip(1)
     monkeypatch.setattr(ce_mod, "student_top", lambda *a, **k: new_pool.clone())
-    d.refresh(FakeStudent(table))
-    per_ctx2, _ = d.loss(ids, states[ids], FakeStudent(table))
+    d.refresh(fake_student(table))
+    per_ctx2, _ = d.loss(ids, states[ids], fake_student(table))
     # same set (order-free CE): same loss; the list itself follows the refresh
     assert torch.equal(d.items, new_pool)
     np.testing.assert_allclose(per_ctx2.double().numpy(), want, atol=1e-5, rtol=1e-5)
@@ -124,7 +125,7 @@ class SumModel(SequentialRecommender):
         return self.out
 
 
-def test_student_list_uses_real_student_top_at_the_validation_context():
+def test_student_list_uses_real_student_top_at_the_validation_context(fake_teacher):
     rng = np.random.default_rng(0)
     users, items = [], []
     n_users, n_items = 6, 30
@@ -137,9 +138,7 @@ def test_student_list_uses_real_student_top_at_the_validation_context():
     student = SumModel(n_items, 5, max_len=4, seed=1)
     contexts = KDContexts(data, "last", student.max_len)
     t_scores = torch.randn(data.n_users, n_items + 1, generator=torch.Generator().manual_seed(2))
-    cfg = cfg_for(5, 1.0, "student")
-    cfg.eval.chunk = 4
-    d = CEKD(cfg, FakeTeacherView(t_scores), contexts, torch.device("cpu"), 0)
+    d = CEKD(settings_for(5, 1.0, "student"), setup_for(fake_teacher(t_scores), contexts, chunk=4))
     d.refresh(student)
     with torch.no_grad():
         for u in range(data.n_users):

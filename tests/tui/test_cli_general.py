@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from rcekd_tui.cli import app
 
-runner = CliRunner()
+runner = CliRunner()  # fixture home (a temp RCEKD_HOME and working folder): tests/conftest.py
 
 TINY_SETS = [
     "data.n_users=120", "data.n_items=60", "data.n_clusters=6", "data.mean_len=12",
@@ -29,13 +29,6 @@ def sets(items: list[str]) -> list[str]:
     for s in items:
         out += ["--set", s]
     return out
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("RCEKD_HOME", str(tmp_path / "home"))
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 @pytest.mark.parametrize("teacher, student", [("mf", "mf"), ("lightgcn", "mf")])

@@ -4,26 +4,15 @@ from __future__ import annotations
 
 import torch
 
-from rcekd_core.config import ModelConfig
-from rcekd_core.data.interactions import Interactions
-from rcekd_core.data.sequences import SequenceData
 from rcekd_core.kd.contexts import KDContexts
 from rcekd_core.kd.teacher_view import TeacherView
 from rcekd_core.models.sasrec import SASRec
+from rcekd_core.settings import ModelConfig
 
 
-def tiny_data(n_users=9, n_items=30, length=7, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    items = torch.stack([torch.randperm(n_items, generator=g)[:length] + 1 for _ in range(n_users)])
-    users = torch.arange(n_users).repeat_interleave(length)
-    inter = Interactions(users.numpy(), items.flatten().numpy(),
-                         torch.arange(n_users * length).double().numpy(), n_users, n_items)
-    return SequenceData.from_interactions(inter)
-
-
-def test_scores_of_lists_match_direct_scores_both_paths():
+def test_scores_of_lists_match_direct_scores_both_paths(sequences):
     torch.manual_seed(0)
-    data = tiny_data()
+    data = sequences()
     teacher = SASRec(data.n_items, ModelConfig(dim=8, blocks=1, heads=1, max_len=6, dropout=0.0))
     for mode in ("last", "all"):
         ctx = KDContexts(data, mode, 5)

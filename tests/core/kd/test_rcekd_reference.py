@@ -16,15 +16,14 @@ import pytest
 import torch
 
 import rcekd_core.kd.rcekd as rcekd_mod
-from rcekd_core.config import ExperimentConfig, ModelConfig
+from rcekd_core.settings import ModelConfig
 from rcekd_core.data.interactions import Interactions
 from rcekd_core.data.sequences import SequenceData
-from rcekd_core.kd.base import rowwise_isin
+from rcekd_core.kd.base import KDSetup, rowwise_isin
 from rcekd_core.kd.contexts import KDContexts
-from rcekd_core.kd.rcekd import RCEKD, reverse_cumsum, sampling_weights
+from rcekd_core.kd.rcekd import RCEKD, RCEKDSettings, reverse_cumsum, sampling_weights
 from rcekd_core.kd.teacher_view import TeacherView
 from rcekd_core.models.sasrec import SASRec
-from tests.core.fakes import FakeStudent, FakeTeacherView
 
 N_CTX, N_ITEMS, K, M, L, D = 7, 40, 5, 12, 6, 8
 CLAMP = 50
@@ -101,14 +100,18 @@ def ref_context(pool, qt, sampled, t_row, s_row, c) -> dict:
     }
 
 
-def make_cfg(chunk: int = 3, **rc) -> ExperimentConfig:
-    cfg = ExperimentConfig()
-    cfg.eval.chunk = chunk  # default: several chunks over 7 contexts
-    r = cfg.rcekd
+def make_settings(**rc) -> RCEKDSettings:
+    r = RCEKDSettings()
     r.K, r.M, r.L, r.beta = K, M, L, 3.0
     for k, v in rc.items():
         setattr(r, k, v)
-    return cfg
+    return r
+
+
+def make_setup(view, contexts=None, seed: int = 0, chunk: int = 3) -> KDSetup:
+    """chunk 3 by default: several chunks over 7 contexts."""
+    return KDSetup(teacher=view, contexts=contexts, device=torch.device("cpu"), seed=seed, chunk=chunk,
+                   epochs=1, student_dim=D)
 
 
 def make_problem(seed: int, n_ctx: int = N_CTX):
@@ -124,11 +127,15 @@ def make_problem(seed: int, n_ctx: int = N_CTX):
     return states, table, s_scores, t_scores, pool
 
 
-def build(monkeypatch, cfg, t_scores, pool, seed=0):
-    monkeypatch.setattr(rcekd_mod, "student_top", lambda *a, **k: pool.clone())
-    distiller = RCEKD(cfg, FakeTeacherView(t_scores), contexts=None, device=torch.device("cpu"),
-                      seed=seed)
-    return distiller
+@pytest.fixture
+def build(monkeypatch, fake_teacher):
+    """build(settings, t_scores, pool, seed=0, chunk=3): an RCEKD whose student top-M is `pool`."""
+
+    def make(c: RCEKDSettings, t_scores, pool, seed=0, chunk=3) -> RCEKD:
+        monkeypatch.setattr(rcekd_mod, "student_top", lambda *a, **k: pool.clone())
+        return RCEKD(c, make_setup(fake_teacher(t_scores), seed=seed, chunk=chunk))
+
+    return make
 
 
 # ----------------------------------------------------------------------------- pieces
@@ -213,10 +220,10 @@ def _identical_rows(n: int, t_items_at: list[int], seed=0):
 
 
 @pytest.mark.parametrize("mode,T", [("teacher", 10.0), ("teacher", 2.0), ("rank", 10.0), ("rank", 2.0)])
-def test_first_draws_follow_weights(monkeypatch, mode, T):
+def test_first_draws_follow_weights(build, mode, T):
     n = 6000
     pool, qt, t_scores = _identical_rows(n, [1, 4, 7, 10])
-    d = build(monkeypatch, make_cfg(chunk=4096, T=T, sampling=mode), t_scores, pool, seed=123)
+    d = build(make_settings(T=T, sampling=mode), t_scores, pool, seed=123, chunk=4096)
     assert torch.equal(d.teacher_top.sort(1).values, qt.sort(1).values)
     d.refresh(student=None)
     sampled = d.j_items[:, :L]
@@ -235,11 +242,11 @@ def test_first_draws_follow_weights(monkeypatch, mode, T):
     assert chi2 < 45, (observed, expected.round(1))  # 11 dof: p < 1e-5 under the null
 
 
-def test_tiny_weight_position_rarely_drawn(monkeypatch):
+def test_tiny_weight_position_rarely_drawn(build):
     n = 4000
     # teacher items at positions 7..11: c = 5 for j <= 7, then 4, 3, 2, 1
     pool, qt, t_scores = _identical_rows(n, [7, 8, 9, 10, 11])
-    d = build(monkeypatch, make_cfg(chunk=4096, T=0.5), t_scores, pool, seed=7)
+    d = build(make_settings(T=0.5), t_scores, pool, seed=7, chunk=4096)
     d.refresh(student=None)
     sampled_pos = d.j_items[:, :L] - 1
     w11 = (sampled_pos == 11).any(1).double().mean().item()
@@ -249,7 +256,7 @@ def test_tiny_weight_position_rarely_drawn(monkeypatch):
     assert (rate > 0.5).all(), rate
 
 
-def test_sampling_survives_underflowing_weights(monkeypatch):
+def test_sampling_survives_underflowing_weights(build):
     """Spec: L distinct positions sampled with probability ∝ w (all w > 0).
 
     With the rank-only weights exp(-(j+1)/T), T = 0.5 and M = 150, float32 weights of the deep
@@ -259,8 +266,7 @@ def test_sampling_survives_underflowing_weights(monkeypatch):
     g = torch.Generator().manual_seed(0)
     pool = torch.stack([torch.randperm(n_items, generator=g)[:m] + 1 for _ in range(3)])
     t_scores = torch.randn(3, n_items + 1, generator=g)
-    cfg = make_cfg(K=5, M=m, L=l, T=0.5, sampling="rank")
-    d = build(monkeypatch, cfg, t_scores, pool)
+    d = build(make_settings(K=5, M=m, L=l, T=0.5, sampling="rank"), t_scores, pool)
     d.refresh(student=None)
     sampled = d.j_items[:, :l]
     for r in range(3):
@@ -283,13 +289,12 @@ VARIANTS = {
 @pytest.mark.parametrize("variant", list(VARIANTS))
 @pytest.mark.parametrize("T", [0.5, 10.0])
 @pytest.mark.parametrize("tau", [1.0, 2.0])
-def test_refresh_and_loss_match_reference(monkeypatch, variant, T, tau):
+def test_refresh_and_loss_match_reference(build, fake_student, variant, T, tau):
     seed = zlib.crc32(f"{variant}-{T}-{tau}".encode()) % 1000
     states, table, s_scores, t_scores, pool = make_problem(seed)
-    cfg = make_cfg(T=T, tau=tau, **VARIANTS[variant])
-    c = cfg.rcekd
-    d = build(monkeypatch, cfg, t_scores, pool, seed=seed)
-    student = FakeStudent(table)
+    c = make_settings(T=T, tau=tau, **VARIANTS[variant])
+    d = build(c, t_scores, pool, seed=seed)
+    student = fake_student(table)
     d.refresh(student)
 
     t_rows = t_scores.double().tolist()
@@ -326,26 +331,24 @@ def test_refresh_and_loss_match_reference(monkeypatch, variant, T, tau):
 
 
 @pytest.mark.parametrize("tau", [1.0, 2.0])
-def test_all_items_loss_is_ce_over_every_item(monkeypatch, tau):
+def test_all_items_loss_is_ce_over_every_item(build, fake_student, tau):
     states, table, s_scores, t_scores, pool = make_problem(11)
-    cfg = make_cfg(all_items=True, tau=tau)
-    d = build(monkeypatch, cfg, t_scores, pool)
-    d.refresh(FakeStudent(table))
+    d = build(make_settings(all_items=True, tau=tau), t_scores, pool)
+    d.refresh(fake_student(table))
     ids = torch.tensor([2, 6, 0])
-    per_ctx, _ = d.loss(ids, states[ids], FakeStudent(table))
+    per_ctx, _ = d.loss(ids, states[ids], fake_student(table))
     t_rows, s_rows = t_scores.double().tolist(), s_scores.double().tolist()
     want = [ref_ce(list(range(1, N_ITEMS + 1)), t_rows[u], s_rows[u], tau) for u in ids.tolist()]
     np.testing.assert_allclose(per_ctx.double().numpy(), want, atol=1e-5, rtol=1e-5)
 
 
-def test_overlap_is_with_sampled_set_not_student_top(monkeypatch):
+def test_overlap_is_with_sampled_set_not_student_top(build):
     """o = |Q^T ∩ A| / K: a teacher item in Q^S but not sampled does not count."""
     n = 1
     pool = torch.arange(1, M + 1).unsqueeze(0)
     t_scores = torch.zeros(n, N_ITEMS + 1)
     t_scores[0, [1, 2, 3, 4, 5]] = 10.0  # Q^T = Q^S = pool[:5]
-    cfg = make_cfg(K=5, M=M, L=1, T=0.5, beta=3.0)
-    d = build(monkeypatch, cfg, t_scores, pool)
+    d = build(make_settings(K=5, M=M, L=1, T=0.5, beta=3.0), t_scores, pool)
     d.refresh(None)
     a = d.j_items[0, :1].tolist()
     o = len(set(a) & {1, 2, 3, 4, 5}) / 5
@@ -378,11 +381,12 @@ def test_gradients_reach_the_student_only(mode, variant):
     teacher = SASRec(data.n_items, ModelConfig(dim=16, blocks=1, max_len=10, dropout=0.0))
     student = SASRec(data.n_items, ModelConfig(dim=8, blocks=1, max_len=6, dropout=0.1))
     contexts = KDContexts(data, mode, student.max_len)
-    cfg = make_cfg(**({"union": {"union_ce": True}, "all_items": {"all_items": True}}.get(variant, {})))
-    view = TeacherView(teacher, contexts, cfg.eval.chunk, torch.device("cpu"))
+    c = make_settings(**({"union": {"union_ce": True}, "all_items": {"all_items": True}}.get(variant, {})))
+    chunk = 3
+    view = TeacherView(teacher, contexts, chunk, torch.device("cpu"))
     assert not view.states.requires_grad and not view.table.requires_grad
     assert view.states.size(0) == contexts.n
-    d = RCEKD(cfg, view, contexts, torch.device("cpu"), seed=0)
+    d = RCEKD(c, make_setup(view, contexts, seed=0, chunk=chunk))
     student.train()
     d.timed_refresh(student)
     assert student.training  # refresh restores the mode

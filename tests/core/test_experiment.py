@@ -1,0 +1,116 @@
+"""run_experiment() end to end on a tiny demo config: every method, the teacher trajectory,
+metrics.csv columns that follow what was measured, and the tables it writes itself."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from rcekd_core.config import load_config
+from rcekd_core.errors import ConfigError
+from rcekd_core.experiment import run_experiment
+from rcekd_core.kd.registry import METHODS
+from rcekd_core.runs.events import Epoch, RunWarning, read_events
+from rcekd_core.runs.store import RunDir
+from rcekd_core.train.teacher import TeacherCache
+
+TINY = {
+    "name": "tiny",
+    "data": {"source": "demo", "n_users": 50, "n_items": 40, "n_clusters": 4, "mean_len": 8},
+    "teacher": {"dim": 8, "blocks": 1, "heads": 1, "max_len": 10},
+    "student": {"dim": 4, "blocks": 1, "heads": 1, "max_len": 10},
+    "teacher_train": {"epochs": 3, "patience": 5},
+    "student_train": {"epochs": 2, "patience": 5},
+    "eval": {"overlap_k": 5},
+    "methods": ["all"],
+    "kd": {"K": 5},
+    "rcekd": {"K": 5, "L": 5, "M": 10},
+    "rrd": {"K": 4, "L": 6, "M": 10},
+    "dcd": {"K": 4, "M": 10},
+    "cd": {"N": 10},
+    "unkd": {"pairs": 2},
+    "hetcomp": {"K": 5, "p": 1, "every": 1},
+    "de": {"experts": 3},
+}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """Every method once on the tiny demo, with its own RCEKD_HOME (teacher cache)."""
+    home = tmp_path_factory.mktemp("home")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("RCEKD_HOME", str(home))
+    try:
+        cfg = load_config("demo", TINY)
+        d = RunDir(tmp_path_factory.mktemp("runs") / "all")
+        rows = run_experiment(cfg, d.root)
+        yield cfg, d, rows
+    finally:
+        mp.undo()
+
+
+def students(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[frame["model"] == "student"]
+
+
+def test_every_method_runs_end_to_end(run):
+    cfg, d, rows = run
+    results = d.read_results()
+    assert len(results) == len(rows)
+    want = set(METHODS)
+    assert want == {"scratch", "kd", "rcekd", "rrd", "dcd", "cd", "unkd", "hetcomp", "de"}
+    assert set(students(results)["method"]) == want
+    assert results["NDCG@10"].notna().all()
+    cache = TeacherCache(cfg)
+    assert sorted(p.name for p in cache.trajectory_dir.glob("*.pt")) == ["epoch1.pt", "epoch2.pt", "epoch3.pt"]
+    events = read_events(d.events)
+    assert events[0].type == "run_start" and events[-1].type == "end" and events[-1].status == "finished"
+    warnings = [e for e in events if isinstance(e, RunWarning)]
+    best = int(results[results.model == "teacher"]["best_epoch"].iloc[0])
+    if best > 1:  # a checkpoint precedes the best epoch: the trajectory is used
+        assert not warnings
+    else:
+        assert len(warnings) == 1 and warnings[0].method == "hetcomp" and "best epoch" in warnings[0].message
+    kd_losses = [e.get("kd_loss") for e in events if isinstance(e, Epoch) and e.method in want - {"scratch"}]
+    assert len(kd_losses) == 2 * (len(want) - 1) and all(math.isfinite(x) for x in kd_losses)
+
+
+def test_metrics_columns_follow_what_was_measured(run):
+    _, d, _ = run
+    metrics = d.read_metrics()
+    st = students(metrics)
+    assert "overlap@5" in metrics.columns and "overlap@10" not in metrics.columns
+    assert st["overlap@5"].between(0, 1).all()  # every validated student epoch
+    assert metrics[metrics["model"] == "teacher"]["overlap@5"].isna().all()  # no reference for the teacher
+    for column, method in (("stage", "hetcomp"), ("de_tau", "de"), ("gamma", "rcekd")):
+        assert column in metrics.columns
+        mine = st["method"] == method
+        assert mine.sum() == 2 and st.loc[mine, column].notna().all(), column
+        assert st.loc[~mine, column].isna().all(), column  # no other method reports it
+    assert (st[st["method"] == "hetcomp"]["stage"] >= 0).all() and (st[st["method"] == "de"]["de_tau"] > 0).all()
+    assert {"valid_NDCG@10", "valid_Recall@20", "epoch", "seconds", "best_epoch"} <= set(metrics.columns)
+    results = d.read_results()
+    assert "overlap@5" in results.columns and "overlap@10" not in results.columns
+
+
+def test_summary_and_significance_are_written_by_run_experiment(run):
+    _, d, _ = run
+    summary = pd.read_csv(d.summary)
+    assert list(summary["method"][:2]) == ["teacher", "popularity"]
+    assert set(summary["method"]) == set(METHODS) | {"teacher", "popularity"}
+    assert {"NDCG@10 mean", "NDCG@10 std", "overlap@5 mean"} <= set(summary.columns)
+    sig = pd.read_csv(d.significance)
+    assert set(sig["versus"]) == set(METHODS) - {"rcekd"} and (sig["method"] == "rcekd").all()
+    assert (sig["split"] == "test").all() and (sig["paired_seeds"] == 1).all()
+
+
+def test_a_used_run_directory_is_refused_and_left_alone(run, monkeypatch, tmp_path):
+    cfg, d, _ = run
+    monkeypatch.setenv("RCEKD_HOME", str(tmp_path / "home"))
+    before = {p.name: p.stat().st_mtime_ns for p in d.root.iterdir()}
+    with pytest.raises(ConfigError, match="already holds a run"):
+        run_experiment(cfg, d.root)
+    assert {p.name: p.stat().st_mtime_ns for p in d.root.iterdir()} == before
+    assert not (tmp_path / "home" / "teachers").exists()  # nothing trained
