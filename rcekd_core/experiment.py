@@ -47,7 +47,7 @@ from .runs.events import (
 from .runs.store import MetricsCsv, RunDir, drop_epochs_after
 from .train.checkpoint import load_checkpoint, save_checkpoint
 from .train.loop import FitJob, FitLabel, FitResult, fit
-from .train.teacher import TeacherCache
+from .train.teacher import CorruptEntry, TeacherCache, trajectory_files, trajectory_name
 
 Sink = Callable[[Event], None]
 FINAL = ("finished", "diverged")  # fits a resumed run keeps; stopped ones continue
@@ -83,6 +83,7 @@ class Prepared:
     device: torch.device
     data: SequenceData
     stats: dict[str, Any] = field(default_factory=dict)
+    fingerprint: str = ""  # of the processed interactions: the teacher cache's key is built on it
 
 
 def prepare(cfg: ExperimentConfig, say: Callable[[str], None] = lambda s: None) -> Prepared:
@@ -93,7 +94,7 @@ def prepare(cfg: ExperimentConfig, say: Callable[[str], None] = lambda s: None) 
         raise ConfigError("no user has the 3 interactions a train/validation/test split needs; use a larger dataset")
     check_sizes(cfg, data.n_items)
     stats = {**inter.stats(), "users_after_split": data.n_users, "dropped_users": data.dropped_users}
-    return Prepared(cfg, device, data, stats)
+    return Prepared(cfg, device, data, stats, inter.fingerprint())
 
 
 class Experiment:
@@ -103,7 +104,8 @@ class Experiment:
     kept as they are, an unfinished fit continues from its last completed epoch, the rest run.
     """
 
-    def __init__(self, prep: Prepared, run_dir: Path, display: Sink = lambda e: None, resume: bool = False):
+    def __init__(self, prep: Prepared, run_dir: Path, display: Sink = lambda e: None, resume: bool = False,
+                 retrain: bool = True):
         self.p = prep
         self.cfg = prep.cfg
         self.run = RunDir(run_dir).create()
@@ -121,7 +123,9 @@ class Experiment:
         self.done = {(r["model"], r["method"], r["seed"]) for r in self.rows}
         self.stop_requested = False
         self.teacher_out: dict[str, RankingOutput] = {}
-        self.cache = TeacherCache(self.cfg)
+        self.cache = TeacherCache(self.cfg, prep.fingerprint)
+        self.retrain = retrain  # a corrupt cache entry: train again (True) or refuse (False)
+        self.teacher_meta: dict[str, Any] = {}
         self.contexts: KDContexts | None = None
 
     def emit(self, event: Event) -> None:
@@ -219,46 +223,26 @@ class Experiment:
         self.run.resume_file(**vars(label)).unlink(missing_ok=True)
 
     def teacher_phase(self):
-        cfg, data, device, cache = self.cfg, self.p.data, self.p.device, self.cache
+        cfg, data, device = self.cfg, self.p.data, self.p.device
         label = FitLabel("teacher", "teacher", cfg.teacher_seed)
         torch.manual_seed(cfg.teacher_seed)
         teacher = build_model(cfg.teacher, data.n_items, data).to(device)
         if ("teacher", "teacher", cfg.teacher_seed) in self.done:  # resumed after the teacher
-            source = cache.weights if cache.exists() else self.run.checkpoint("teacher")
-            state, _ = load_checkpoint(source, map_location=device)
-            teacher.load_state_dict(state)
+            self.teacher_meta = self.load_cached(teacher) or self.load_from_run(teacher)
             teacher.eval()
             rows = self.evaluate_model(teacher, "teacher", "teacher", cfg.teacher_seed, {}, reference=None)
             self.teacher_out = {r["split"]: r["_out"] for r in rows}
             return teacher
-        cached = cache.exists()
-        self.emit(Phase(phase="teacher", cached=cached, key=cache.key))
+        meta = self.load_cached(teacher)
+        cached = meta is not None
+        self.emit(Phase(phase="teacher", cached=cached, key=self.cache.key))
         status = "finished"
-        if cached:
-            state, _ = load_checkpoint(cache.weights, map_location=device)
-            teacher.load_state_dict(state)
-            meta = cache.meta()
-        else:
-            if not self.run.resume_file(**vars(label)).is_file():
-                shutil.rmtree(cache.trajectory_dir, ignore_errors=True)
-            periods = trajectory_periods(cfg)
-
-            def save_trajectory(epoch: int, ev: Epoch) -> None:
-                if any(epoch % p == 0 for p in periods):
-                    save_checkpoint(cache.trajectory_path(epoch), teacher.state_dict(), {"epoch": epoch})
-
-            job = FitJob(teacher, data, cfg.teacher_train, cfg.eval, label, device,
-                         checkpoint=self.run.checkpoint("teacher"), on_epoch=save_trajectory)
-            try:
-                res = self.fit(job)
-            except Diverged as e:  # without a teacher there is nothing to distil
-                raise Diverged(f"the teacher diverged: {e}; lower teacher_train.lr", e.epoch, e.best_epoch) from None
-            meta = {"best_epoch": res.best_epoch, "epochs": res.epochs_run}
-            if res.stopped:  # a stopped teacher is not the configured one: never cache it
-                status = "stopped"
-            else:
-                save_checkpoint(cache.weights, teacher.state_dict(), meta)
-                cache.write_meta({**meta, "config": asdict(cfg.teacher)})
+        if not cached:
+            torch.manual_seed(cfg.teacher_seed)  # a fresh model, whatever a failed load left
+            teacher = build_model(cfg.teacher, data.n_items, data).to(device)
+            meta, stopped = self.train_teacher(teacher, label)
+            status = "stopped" if stopped else "finished"
+        self.teacher_meta = meta
         teacher.eval()
         rows = self.evaluate_model(teacher, "teacher", "teacher", cfg.teacher_seed, {**meta, "status": status},
                                    reference=None, cached=cached)
@@ -271,10 +255,67 @@ class Experiment:
         self.finish_fit(label)
         return teacher
 
+    def train_teacher(self, teacher, label: FitLabel) -> tuple[dict[str, Any], bool]:
+        """Fit the teacher, saving its trajectory in the run, then publish it to the cache."""
+        cfg, run = self.cfg, self.run
+        if not run.resume_file(**vars(label)).is_file():
+            shutil.rmtree(run.trajectory, ignore_errors=True)
+        periods = trajectory_periods(cfg)
+
+        def save_trajectory(epoch: int, ev: Epoch) -> None:
+            if any(epoch % p == 0 for p in periods):
+                save_checkpoint(run.trajectory / trajectory_name(epoch), teacher.state_dict(), {"epoch": epoch})
+
+        job = FitJob(teacher, self.p.data, cfg.teacher_train, cfg.eval, label, self.p.device,
+                     checkpoint=run.checkpoint("teacher"), on_epoch=save_trajectory)
+        try:
+            res = self.fit(job)
+        except Diverged as e:  # without a teacher there is nothing to distil
+            raise Diverged(f"the teacher diverged: {e}; lower teacher_train.lr", e.epoch, e.best_epoch) from None
+        meta = {"best_epoch": res.best_epoch, "epochs": res.epochs_run}
+        if not res.stopped:  # a stopped teacher is not the configured one: never cache it
+            try:
+                self.cache.store(run.checkpoint("teacher"), {**meta, "config": asdict(cfg.teacher)},
+                                 trajectory_files(run.trajectory))
+            except OSError as e:
+                self.emit(RunWarning(method="teacher", message=(
+                    f"cannot write the teacher cache under {self.cache.root} ({e.strerror or e}); the next "
+                    "run trains the teacher again")))
+        return meta, res.stopped
+
+    def load_cached(self, teacher) -> dict[str, Any] | None:
+        """The cache entry's weights into `teacher` and its meta; None when there is none. A
+        corrupt entry is set aside and reported (then trained again), or refused."""
+        cache = self.cache
+        if not cache.exists():
+            return None
+        try:
+            meta = cache.verify()
+            state, _ = load_checkpoint(cache.weights, map_location=self.p.device)
+            teacher.load_state_dict(state)
+            return meta
+        except Exception as e:  # noqa: BLE001 — whatever a damaged file raises, the entry is unusable
+            reason = str(e) if isinstance(e, CorruptEntry) else f"its weights do not load: {e.__class__.__name__}"
+            if not self.retrain:
+                raise ConfigError(f"teacher cache entry {cache.dir} is corrupt ({reason}); delete it, "
+                                  "or run without --no-retrain to train the teacher again") from None
+            aside = cache.set_aside()
+            self.emit(RunWarning(method="teacher", message=(
+                f"teacher cache entry {cache.dir} is corrupt ({reason}): moved to {aside}, training again")))
+            return None
+
+    def load_from_run(self, teacher) -> dict[str, Any]:
+        """A resumed run whose cache entry is gone: the teacher's best weights from the run itself."""
+        state, _ = load_checkpoint(self.run.checkpoint("teacher"), map_location=self.p.device)
+        teacher.load_state_dict(state)
+        row = next(r for r in self.rows if r["model"] == "teacher")
+        return {"best_epoch": row.get("best_epoch"), "epochs": row.get("epochs")}
+
     def trajectory(self) -> Trajectory:
-        """The cached teacher's saved checkpoints, loaded on demand as frozen views."""
-        cfg, data, device, cache = self.cfg, self.p.data, self.p.device, self.cache
-        files = cache.trajectory_files()
+        """The teacher's saved checkpoints (cache entry, else this run's), loaded on demand."""
+        cfg, data, device = self.cfg, self.p.data, self.p.device
+        files = self.cache.trajectory_files() or trajectory_files(self.run.trajectory)
+        where = self.cache.trajectory_dir if self.cache.exists() else self.run.trajectory
         contexts = self.contexts
 
         def view(epoch: int) -> TeacherView:
@@ -283,8 +324,7 @@ class Experiment:
             model.load_state_dict(state)
             return TeacherView(model, contexts, cfg.eval.chunk, device)
 
-        best = cache.meta().get("best_epoch") if cache.exists() else None
-        return Trajectory(sorted(files), best, str(cache.trajectory_dir), view)
+        return Trajectory(sorted(files), self.teacher_meta.get("best_epoch"), str(where), view)
 
     def student_phase(self, teacher) -> None:
         cfg, data, device = self.cfg, self.p.data, self.p.device
@@ -359,7 +399,8 @@ class Experiment:
 
 
 def run_experiment(cfg: ExperimentConfig, run_dir: Path, display: Sink = lambda e: None,
-                   teacher_only: bool = False, say: Callable[[str], None] = lambda s: None) -> list[dict[str, Any]]:
+                   teacher_only: bool = False, say: Callable[[str], None] = lambda s: None,
+                   retrain: bool = True) -> list[dict[str, Any]]:
     """The one entry (`rcekd distill`, `rcekd train-teacher`, the TUI's launches, tests).
 
     Every input check (config, data, sizes, the run directory itself) happens before the run
@@ -368,11 +409,11 @@ def run_experiment(cfg: ExperimentConfig, run_dir: Path, display: Sink = lambda 
     prep = prepare(cfg, say)
     RunDir(run_dir).check_new()
     say(f"run directory: {run_dir}")
-    return Experiment(prep, run_dir, display).run_all(teacher_only=teacher_only)
+    return Experiment(prep, run_dir, display, retrain=retrain).run_all(teacher_only=teacher_only)
 
 
 def resume_experiment(run_dir: Path, display: Sink = lambda e: None,
-                      say: Callable[[str], None] = lambda s: None) -> list[dict[str, Any]]:
+                      say: Callable[[str], None] = lambda s: None, retrain: bool = True) -> list[dict[str, Any]]:
     """`rcekd distill --resume D`: continue the run in D with the config it was started with."""
     from .config import from_dict
     from .runs.status import last_end
@@ -388,4 +429,5 @@ def resume_experiment(run_dir: Path, display: Sink = lambda e: None,
     cfg = from_dict(config)
     prep = prepare(cfg, say)
     say(f"resuming {run.root}")
-    return Experiment(prep, run.root, display, resume=True).run_all(teacher_only=bool(runtime.get("teacher_only")))
+    return Experiment(prep, run.root, display, resume=True, retrain=retrain).run_all(
+        teacher_only=bool(runtime.get("teacher_only")))

@@ -34,6 +34,8 @@ SetOpt = typer.Option(None, "--set", help="Override a setting, e.g. --set rcekd.
 DeviceOpt = typer.Option(None, "--device", help="auto | cpu | cuda (default: the preset's, usually auto).")
 DataFileOpt = typer.Option(None, "--data-file", help="Your own CSV/TSV with user, item, timestamp columns.")
 RunDirOpt = typer.Option(None, "--run-dir", help="Where to write the run (default runs/<preset>-<time>).")
+NoRetrainOpt = typer.Option(False, "--no-retrain", help="Refuse a corrupt teacher cache entry instead of "
+                            "setting it aside and training the teacher again.")
 
 
 def fail(message: str) -> None:
@@ -66,7 +68,7 @@ def data_overrides(data_file: Path | None) -> dict[str, Any]:
     return {"data": {"source": "file", "file": str(data_file)}} if data_file else {}
 
 
-def execute(cfg, run_dir: Path | None, teacher_only: bool) -> tuple[Path, list[dict[str, Any]]]:
+def execute(cfg, run_dir: Path | None, teacher_only: bool, retrain: bool = True) -> tuple[Path, list[dict[str, Any]]]:
     from rcekd_core.experiment import run_experiment
 
     from .progress import ConsoleDisplay
@@ -74,7 +76,7 @@ def execute(cfg, run_dir: Path | None, teacher_only: bool) -> tuple[Path, list[d
     display = ConsoleDisplay(console)
     target = default_run_dir(run_dir, cfg.name)
     stop_on_signals()
-    rows = run_experiment(cfg, target, display, teacher_only=teacher_only, say=display.say)
+    rows = run_experiment(cfg, target, display, teacher_only=teacher_only, say=display.say, retrain=retrain)
     return target, rows
 
 
@@ -130,6 +132,7 @@ def train_teacher(
     device: Optional[str] = DeviceOpt,
     run_dir: Optional[Path] = RunDirOpt,
     sets: Optional[list[str]] = SetOpt,
+    no_retrain: bool = NoRetrainOpt,
 ) -> None:
     """Train (or load from the cache) and evaluate the teacher of a preset."""
     extra: dict[str, Any] = data_overrides(data_file)
@@ -140,7 +143,7 @@ def train_teacher(
     if device is not None:
         extra["device"] = device
     cfg = build_config(preset, sets, extra)
-    target, rows = execute(cfg, run_dir, teacher_only=True)
+    target, rows = execute(cfg, run_dir, teacher_only=True, retrain=not no_retrain)
     print_results(rows, target)
     report_unfinished(rows, target)
 
@@ -161,6 +164,7 @@ def distill(
     include_diverged: bool = typer.Option(
         False, "--include-diverged", help="Keep diverged fits (at their best epoch before diverging) in "
         "summary.csv and significance.csv (same as --set eval.report_diverged=true)."),
+    no_retrain: bool = NoRetrainOpt,
 ) -> None:
     """The main job: teacher (cached), then every method x seed; prints a comparison table."""
     if resume is not None:
@@ -170,7 +174,7 @@ def distill(
                  if v is not None]
         if given:
             raise ConfigError(f"--resume continues a run with the settings it started with; drop {', '.join(given)}")
-        target, rows = execute_resume(resume)
+        target, rows = execute_resume(resume, retrain=not no_retrain)
     else:
         extra: dict[str, Any] = data_overrides(data_file)
         if methods is not None:
@@ -182,19 +186,19 @@ def distill(
         if include_diverged:
             extra["eval"] = {"report_diverged": True}
         cfg = build_config(preset, sets, extra)
-        target, rows = execute(cfg, run_dir, teacher_only=False)
+        target, rows = execute(cfg, run_dir, teacher_only=False, retrain=not no_retrain)
     print_results(rows, target)
     report_unfinished(rows, target)
 
 
-def execute_resume(run_dir: Path) -> tuple[Path, list[dict[str, Any]]]:
+def execute_resume(run_dir: Path, retrain: bool = True) -> tuple[Path, list[dict[str, Any]]]:
     from rcekd_core.experiment import resume_experiment
 
     from .progress import ConsoleDisplay
 
     display = ConsoleDisplay(console)
     stop_on_signals()
-    return run_dir, resume_experiment(run_dir, display, say=display.say)
+    return run_dir, resume_experiment(run_dir, display, say=display.say, retrain=retrain)
 
 
 def report_unfinished(rows: list[dict[str, Any]], run_dir: Path) -> None:
@@ -338,11 +342,13 @@ def tui(runs_root: Path = typer.Option(DEFAULT_RUNS, "--runs-root", help="Folder
 
 @app.command()
 @guarded
-def watch(run_dir: Path = typer.Argument(..., help=f"A run directory (one with {store.EVENTS}).")) -> None:
-    """Follow a run live (or replay a finished one) in the terminal UI."""
-    from rcekd_core.runs.store import RunDir
+def watch(run_dir: Path = typer.Argument(..., help=f"A run directory (one with {store.EVENTS}, or one whose run is starting).")) -> None:
+    """Follow a run live (or replay a finished one) in the terminal UI; waits for a run still starting."""
+    from .runinfo import watch_problem
 
-    RunDir(run_dir).require("events")
+    problem = watch_problem(run_dir)
+    if problem:
+        raise ConfigError(problem)
     from .app import run_watch
 
     run_watch(run_dir)
@@ -361,8 +367,11 @@ def runs_export(
 
     for d in run_dirs:
         RunDir(d).require("results")
-    df = export_tidy(run_dirs, out)
-    console.print(f"wrote {len(df)} rows to {out}")
+    tidy = export_tidy(run_dirs, out)  # raises (nothing written) if no run could be read
+    for note in tidy.notes:  # a skipped run, or a run's skipped rows: one line each
+        Console(stderr=True).print(f"[yellow]warning:[/] {note}", highlight=False, soft_wrap=True)
+    console.print(f"wrote {len(tidy.frame)} rows from {len(tidy.read)} run(s) to {out}", highlight=False,
+                  soft_wrap=True)
 
 
 @runs_app.command("combine")
@@ -378,12 +387,19 @@ def runs_combine(
     from .combine import combine_runs
 
     target = RunDir(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out '{out}' is a file; pass a folder for the combined {store.RESULTS} and summary")
     if target.holds_results():
         raise ConfigError(f"'{out}' already holds results; pass a new --out folder")
     combined, provenance = combine_runs(run_dirs)  # every check happens before anything is written
-    target.write_results_frame(combined)
-    target.write_combined(provenance)
-    target.write_summary(*tables(combined))
+    summary = tables(combined)
+    try:
+        target.create()
+        target.write_results_frame(combined)
+        target.write_combined(provenance)
+        target.write_summary(*summary)
+    except OSError as e:
+        raise ConfigError(f"cannot write to '{out}': {e.strerror or e}; pass another --out folder")
     print_results(combined.to_dict("records"), out)
 
 

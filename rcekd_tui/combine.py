@@ -14,7 +14,9 @@ import pandas as pd
 import yaml
 
 from rcekd_core.errors import ConfigError
-from rcekd_core.runs.store import CONFIG, RESULT_KEYS, RESULTS, RunDir
+from rcekd_core.runs.store import CONFIG, RESULT_KEYS, RunDir
+
+from .resultsfile import Unreadable, read_results_file
 
 # sections of a run's config that define "the same experiment"
 SHARED = ["data", "teacher", "teacher_train", "teacher_seed", "student", "student_train", "eval", "kd_positions"]
@@ -23,23 +25,49 @@ KEYS = RESULT_KEYS
 
 
 def _read(run: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    rd = RunDir(run)
+    """A run's results and config, or ConfigError naming the file that cannot be trusted.
+
+    Combining needs every row: a results file with a malformed or repeated row is refused,
+    not combined without it.
+    """
     try:
-        results = pd.read_csv(rd.results)
-        config = yaml.safe_load(rd.config.read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise ConfigError(f"'{run}' has no {Path(e.filename).name}; pass finished run directories")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, yaml.YAMLError) as e:
-        raise ConfigError(f"'{run}' has an unreadable {RESULTS} or {CONFIG} ({type(e).__name__}); "
+        found = read_results_file(run)
+    except Unreadable as e:
+        raise ConfigError(f"{e}; pass run directories written by rcekd distill")
+    if found.bad:
+        raise ConfigError(f"'{found.path}' has {found.bad_text()}; combine needs every row of a run, "
+                          "so fix that file or re-run that run")
+    results = found.frame()
+    repeated = results[results.duplicated(KEYS, keep=False)]
+    if not repeated.empty:
+        r = repeated.iloc[0]
+        raise ConfigError(f"'{found.path}' holds {r['method']} seed {r['seed']} ({r['split']}) more than once; "
+                          "combine needs one row per model × method × seed × split")
+    return results, _config(run)
+
+
+def _config(run: Path) -> dict[str, Any]:
+    path = RunDir(run).config
+    try:
+        config = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        raise ConfigError(f"'{run}' has no {CONFIG}; pass finished run directories")
+    except OSError as e:
+        raise ConfigError(f"cannot read '{path}': {e.strerror or e}")
+    except UnicodeDecodeError:
+        raise ConfigError(f"'{path}' is not UTF-8 text; pass run directories written by rcekd distill")
+    except yaml.YAMLError as e:
+        raise ConfigError(f"'{path}' is not valid YAML ({type(e).__name__}); "
                           "pass run directories written by rcekd distill")
-    if not set(KEYS) <= set(results.columns) or not isinstance(config, dict):
-        raise ConfigError(f"'{run}' is not a run written by rcekd distill ({RESULTS} lacks {', '.join(KEYS)})")
-    results["seed"] = results["seed"].astype("Int64")  # reference rows have none: keep seeds integers
-    return results, config
+    if not isinstance(config, dict):
+        raise ConfigError(f"'{path}' is not a run's configuration (not a mapping); "
+                          "pass run directories written by rcekd distill")
+    return config
 
 
 def _teacher_id(config: dict[str, Any]) -> str:
-    return Path(str(config.get("runtime", {}).get("teacher_cache", ""))).name
+    runtime = config.get("runtime")
+    return Path(str(runtime.get("teacher_cache", "") if isinstance(runtime, dict) else "")).name
 
 
 def _same_teacher_rows(a: pd.DataFrame, b: pd.DataFrame) -> bool:

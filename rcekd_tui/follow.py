@@ -35,7 +35,11 @@ def _num(value: Any) -> float | None:
     """A finite number, else None (a missing value, NaN, or something that is not a number)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value) if math.isfinite(value) else None
+    try:
+        x = float(value)
+    except OverflowError:
+        return None
+    return x if math.isfinite(x) else None
 
 
 def _int(value: Any, what: str) -> int:

@@ -16,6 +16,7 @@ from rich.progress import (
 from rcekd_core.runs.events import (
     End,
     Epoch,
+    Error,
     Event,
     FitStart,
     Phase,
@@ -75,7 +76,11 @@ class ConsoleDisplay:
             for r in e.rows:
                 if r["split"] == "test":
                     best = f"  (best epoch {r['best_epoch']})" if r.get("best_epoch") is not None else ""
-                    self.say(f"  {r['model']} test NDCG@10 {r['NDCG@10']:.4f}  Recall@10 {r['Recall@10']:.4f}{best}")
+                    status = "" if r.get("status", "finished") == "finished" else f"  [{r['status']}]"
+                    self.say(f"  {r['model']} test NDCG@10 {_num(r.get('NDCG@10'))}  "
+                             f"Recall@10 {_num(r.get('Recall@10'))}{best}{status}")
+        elif isinstance(e, Error) and e.method is not None:  # one fit failed; the run goes on
+            self.say(f"  error: {e.message}")
         elif isinstance(e, StopRequested):
             self.say("stop requested: finishing the current epoch")
         elif isinstance(e, End):
@@ -109,3 +114,7 @@ class ConsoleDisplay:
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
+
+
+def _num(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, (int, float)) else "-"

@@ -81,7 +81,10 @@ def read_results_file(run_dir: Path) -> ResultsFile:
         for row in reader:
             if not row:  # a blank line
                 continue
-            (out.bad.append(reader.line_num) if _malformed(row, columns) else out.rows.append(row))
+            if _malformed(row, columns):
+                out.bad.append(reader.line_num)
+            else:
+                out.rows.append(row)
     except csv.Error as e:
         raise Unreadable(f"'{path}' is not a valid CSV file (line {reader.line_num}: {e})")
     return out
@@ -108,6 +111,7 @@ def _is_number(text: str) -> bool:
 
 def _is_int(text: str) -> bool:
     try:
-        return float(text).is_integer()
-    except (ValueError, OverflowError):
+        x = float(text)
+    except ValueError:
         return False
+    return x.is_integer() and abs(x) < 2**53

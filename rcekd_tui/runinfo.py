@@ -2,7 +2,8 @@
 
 Plain Python over RunDir's csv rows (no pandas): the runs list is the first screen of
 `rcekd tui`, and pandas alone costs a quarter of a second to import. Whether a run is
-running, finished or crashed is rcekd_core.runs.status's answer.
+running, finished, stopped, failed or interrupted is rcekd_core.runs.status's answer.
+Files written by hand or torn by a crash never raise here: odd values read as missing.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from rcekd_core.runs.status import is_run_dir, last_modified, run_status
-from rcekd_core.runs.store import RunDir
+from rcekd_core.runs.store import EVENTS, RunDir
 
 Means = dict[str, dict[str, float | None]]  # method -> metric -> mean over seeds
 
@@ -35,14 +36,14 @@ class RunSummary:
 
 
 def number(value: Any) -> float | None:
-    """A metric cell as a float (csv text or an event's number); None if empty, NaN or not a number."""
+    """A metric cell as a float (csv text or an event's number); None if empty, NaN, infinite or not a number."""
     if value is None or isinstance(value, bool):
         return None
     try:
         x = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return None if math.isnan(x) else x
+    return x if math.isfinite(x) else None
 
 
 def _mean(values: Iterable[Any]) -> float | None:
@@ -51,8 +52,8 @@ def _mean(values: Iterable[Any]) -> float | None:
 
 
 def metric_columns(rows: list[dict[str, Any]]) -> list[str]:
-    """Every NAME@K column of the rows, first seen first."""
-    return list(dict.fromkeys(k for r in rows for k in r if "@" in k))
+    """Every NAME@K column of the rows, first seen first (a csv row's surplus cells have key None)."""
+    return list(dict.fromkeys(k for r in rows for k in r if isinstance(k, str) and "@" in k))
 
 
 def mean_by_method(rows: list[dict[str, Any]], split: str = "test", metrics: list[str] | None = None) -> Means:
@@ -60,13 +61,14 @@ def mean_by_method(rows: list[dict[str, Any]], split: str = "test", metrics: lis
     metrics = metric_columns(rows) if metrics is None else metrics
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
-        if r.get("split") == split and r.get("method") not in (None, ""):
+        if isinstance(r, dict) and r.get("split") == split and r.get("method") not in (None, ""):
             groups.setdefault(str(r["method"]), []).append(r)
     return {m: {k: _mean(r.get(k) for r in g) for k in metrics} for m, g in groups.items()}
 
 
 def best_method(rows: list[dict[str, Any]], metric: str = "NDCG@10") -> tuple[str, float] | None:
     """The student method with the highest mean test `metric`, and that mean."""
+    rows = [r for r in rows if isinstance(r, dict)]
     students = [r for r in rows if r.get("model") == "student"] if any("model" in r for r in rows) else rows
     means = mean_by_method(students, "test", [metric])
     scored = [(m, v[metric]) for m, v in means.items() if v[metric] is not None]
@@ -77,10 +79,36 @@ def summarize(path: Path, now: float | None = None) -> RunSummary:
     run = RunDir(path)
     cfg = run.read_config()
     best = best_method(run.read_result_rows())
-    data = cfg.get("data") or {}
+    data = cfg.get("data") if isinstance(cfg.get("data"), dict) else {}
     dataset = data.get("file") or data.get("source") or "?"
-    return RunSummary(run.root, run_status(run, now), str(dataset), list(cfg.get("methods") or []),
+    methods = cfg.get("methods")
+    methods = [str(m) for m in methods] if isinstance(methods, list) else []
+    return RunSummary(run.root, run_status(run, now), str(dataset), methods,
                       best[1] if best else None, best[0] if best else "", last_modified(run))
+
+
+def watch_problem(path: Path) -> str | None:
+    """Why `rcekd watch` cannot follow `path` (one line), or None.
+
+    A folder without events yet is fine: its run may be starting (the screen waits for it).
+    """
+    path = Path(path)
+    if not path.exists():
+        return f"'{path}' does not exist; pass a run directory (rcekd tui lists those under runs/)"
+    if not path.is_dir():
+        return f"'{path}' is a file; pass a run directory (the folder holding {EVENTS})"
+    run = RunDir(path)
+    if run.events.exists() and not run.events.is_file():
+        return f"'{run.events}' is not a file; pass a run directory written by rcekd distill"
+    if not run.is_run():
+        try:
+            inner = next((p for p in path.iterdir() if p.is_dir() and is_run_dir(p)), None)
+        except OSError as e:
+            return f"cannot read '{path}': {e.strerror or e}"
+        if inner is not None:
+            return (f"'{path}' holds run directories, not a run; pass one of them (e.g. '{inner}') "
+                    f"or browse them all with rcekd tui --runs-root {path}")
+    return None
 
 
 def list_runs(root: Path) -> list[RunSummary]:
@@ -88,7 +116,16 @@ def list_runs(root: Path) -> list[RunSummary]:
     root = Path(root)
     if not root.is_dir():
         return []
-    runs = [summarize(p) for p in root.iterdir() if p.is_dir() and is_run_dir(p)]
+    runs = []
+    try:
+        paths = [p for p in root.iterdir() if p.is_dir() and is_run_dir(p)]
+    except OSError:  # the root went away or cannot be read: nothing to list
+        return []
+    for p in paths:
+        try:
+            runs.append(summarize(p))
+        except OSError:  # deleted while the list was being read
+            continue
     return sorted(runs, key=lambda r: r.mtime, reverse=True)
 
 
@@ -97,7 +134,7 @@ def validation_curves(path: Path, metric: str = "NDCG@10") -> list[tuple[str, li
     fits: dict[tuple[str, str], tuple[list[int], list[float | None]]] = {}
     for r in RunDir(path).read_metric_rows():
         epoch = number(r.get("epoch"))
-        if r.get("model") != "student" or epoch is None:
+        if r.get("model") != "student" or epoch is None or not float(epoch).is_integer():
             continue
         xs, ys = fits.setdefault((r.get("method", ""), r.get("seed", "")), ([], []))
         xs.append(int(epoch))

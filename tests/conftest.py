@@ -15,7 +15,16 @@ import pytest
 import yaml
 
 from rcekd_core.atomic import atomic_write
-from rcekd_core.runs.events import End, Epoch, Error, EventWriter, FitStart, Phase, Result, RunStart
+from rcekd_core.runs.events import (
+    End,
+    Epoch,
+    Error,
+    EventWriter,
+    FitStart,
+    Phase,
+    Result,
+    RunStart,
+)
 from rcekd_core.runs.store import RunDir, csv_text
 
 TINY = {

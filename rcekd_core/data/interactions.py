@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,3 +31,11 @@ class Interactions:
             "interactions": len(self),
             "mean_length": float(len(self) / max(self.n_users, 1)),
         }
+
+    def fingerprint(self) -> str:
+        """A hash of the content itself (not of where it came from): a rewritten data file with
+        other interactions gets another fingerprint, a moved one keeps it."""
+        h = hashlib.sha256(f"{self.n_users},{self.n_items},{len(self)}".encode())
+        for a in (self.user, self.item, self.timestamp):
+            h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()

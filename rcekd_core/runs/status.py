@@ -6,8 +6,10 @@ directory on its first frame. The answer comes from, in order:
     the last `end` event             finished | stopped | failed, as the run wrote it
                                      (unless a `resumed` event follows it, or a resume launched
                                      after it is alive: then running)
-    the pid file (TUI launches)      running/starting while that process lives, else interrupted/failed
-    how recently the run wrote       running/starting if within RECENT seconds, else interrupted/failed
+    the run's lock, the pid file     running/starting while the process writing the run holds its lock
+                                     (or the process the TUI launched lives), else interrupted/failed
+    how recently the run wrote       (neither file: a run of an older version) running/starting if
+                                     within RECENT seconds, else interrupted/failed
 
 "interrupted" is a run that wrote events but no `end` and whose process is gone (SIGKILL, the
 machine died): `rcekd distill --resume D` continues it. "starting" and "failed" are for a
@@ -76,18 +78,32 @@ def run_status(run: RunDir | Path, now: float | None = None) -> str:
     """
     run = _run(run)
     end = last_end(run)
-    alive = pid_alive(run)
+    alive = process_alive(run)
     if end is not None:
         if alive and _launched_after_events(run):  # a resume started, not yet writing
             return "running"
         return end.status
     has_events = run.events.is_file()
-    if alive is None:  # not launched by the TUI: judge by how recently it wrote
+    if alive is None:  # neither a lock nor a pid file: judge by how recently it wrote
         now = time.time() if now is None else now
         alive = now - last_modified(run) < RECENT
     if alive:
         return "running" if has_events else "starting"
     return "interrupted" if has_events else "failed"
+
+
+def why_not_resumable(run: RunDir | Path) -> str | None:
+    """None if `rcekd distill --resume` may continue the run now; else why not, in a few words."""
+    run = _run(run)
+    status = run_status(run)
+    if status not in RESUMABLE:
+        return {"finished": "it finished", "running": "it is running", "starting": "it is starting"}.get(
+            status, f"it is {status}")
+    if not run.events.is_file():
+        return f"it never started (no {run.events.name}; its {run.stdout.name} says why)"
+    if run.lock_file.is_file() and run.is_locked():
+        return "another process is writing it"
+    return None
 
 
 def _launched_after_events(run: RunDir) -> bool:
@@ -96,6 +112,17 @@ def _launched_after_events(run: RunDir) -> bool:
         return run.pid_file.stat().st_mtime > run.events.stat().st_mtime
     except OSError:
         return False
+
+
+def process_alive(run: RunDir | Path) -> bool | None:
+    """Whether a process writes the run (holds its lock) or the TUI's launch lives; None if the run
+    has neither a lock nor a pid file (an older run: nothing to ask)."""
+    run = _run(run)
+    locked = run.is_locked() if run.lock_file.is_file() else None  # never creates the lock file
+    launched = pid_alive(run)
+    if locked or launched:
+        return True
+    return None if locked is None and launched is None else False
 
 
 def pid_alive(run: RunDir | Path) -> bool | None:

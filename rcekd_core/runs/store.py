@@ -71,6 +71,7 @@ class RunDir:
         return self.root.name
 
     lock_file = property(lambda self: self.root / LOCK)
+    trajectory = property(lambda self: self.checkpoints / "trajectory")  # the teacher's, while it trains
 
     def checkpoint(self, model: str, method: str = "", seed: Any = "") -> Path:
         """checkpoints/teacher.pt, or checkpoints/student-<method>-<seed>.pt."""

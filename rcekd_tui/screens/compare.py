@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -36,7 +37,7 @@ class CompareScreen(Screen):
         self.runs_root = Path(runs_root)
 
     def compose(self) -> ComposeResult:
-        yield Static(f"[b]Compare[/b] {', '.join(p.name for p in self.paths)}", id="compare-title")
+        yield Static(f"[b]Compare[/b] {escape(', '.join(p.name for p in self.paths))}", id="compare-title")
         with TabbedContent(initial="curves"):
             with TabPane("Validation NDCG@10", id="curves"):
                 yield LineChart("valid NDCG@10 per run/method", id="compare-chart")
@@ -62,9 +63,9 @@ class CompareScreen(Screen):
         diff = self.query_one("#compare-diff", DataTable)
         diff.add_column("key")
         for p in self.paths:
-            diff.add_column(p.name)
+            diff.add_column(escape(p.name))
         for key, values in msg.diff.items():
-            diff.add_row(key, *[_short(v) for v in values])
+            diff.add_row(escape(key), *[escape(_short(v)) for v in values])
         if not msg.diff:
             diff.add_row("(identical configs)", *["" for _ in self.paths])
 

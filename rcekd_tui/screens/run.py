@@ -7,6 +7,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from rich.markup import escape
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -16,7 +18,7 @@ from textual.widgets import Footer, RichLog, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
 from rcekd_core.runs.events import End, Epoch, EventTailer, Result
-from rcekd_core.runs.status import RESUMABLE, pid_alive, run_status
+from rcekd_core.runs.status import RESUMABLE, process_alive, run_status, why_not_resumable
 from rcekd_core.runs.store import EVENTS, STDOUT, STOP, RunDir
 
 from .. import launch
@@ -61,7 +63,7 @@ class RunScreen(Screen):
         self._applied_to = 0  # how far the applied batches reach
 
     def compose(self) -> ComposeResult:
-        yield Static(f"[b]{self.run_dir.name}[/b] · {self.run_dir}", id="run-title")
+        yield Static(f"[b]{escape(self.run_dir.name)}[/b] · {escape(str(self.run_dir))}", id="run-title")
         yield Static("waiting for the run to start…", id="run-status")
         with TabbedContent(initial="loss", id="run-tabs"):
             with TabPane("1 Loss", id="loss"):
@@ -162,7 +164,7 @@ class RunScreen(Screen):
             text = st.status_line("interrupted — press r to resume")
         else:
             text = st.status_line()
-        self.query_one("#run-status", Static).update(text)
+        self.query_one("#run-status", Static).update(Text(text))  # names from the run's files: no markup
 
     def waiting_text(self) -> str:
         where = f"; its output: {STDOUT}" if self.run.stdout.is_file() else ""
@@ -176,7 +178,7 @@ class RunScreen(Screen):
         if self.process is not None:
             return self.process.poll() is not None
         if not self.run.events.is_file():  # an empty folder may still be about to start
-            return pid_alive(self.run) is False
+            return process_alive(self.run) is False
         return run_status(self.run) == "interrupted"
 
     def caught_up(self) -> bool:
@@ -250,11 +252,15 @@ class RunScreen(Screen):
         """`rcekd distill --resume D`, detached like a new run; this screen follows it."""
         if not self.check_action("resume", ()):
             return
+        why = why_not_resumable(self.run)
+        if why:
+            self.notify(f"nothing to resume: {why}", severity="warning", markup=False)
+            return
         offset = events_size(self.run)
         try:
             self.process = launch.start_resume(self.run_dir)
         except OSError as e:
-            self.notify(f"could not resume: {e}", severity="error")
+            self.notify(f"could not resume: {e}", severity="error", markup=False)
             return
         self.resuming, self._resume_offset = True, offset
         self._crash_reported, self._exit_note, self._gone_since = False, "", None
@@ -273,7 +279,7 @@ class RunScreen(Screen):
             self.notify("the resume had not continued yet: interrupted it")
             return
         if self.state.status != "running":
-            self.notify(f"run is {self.state.status}; nothing to stop", severity="warning")
+            self.notify(f"run is {self.state.status}; nothing to stop", severity="warning", markup=False)
             return
         if self.state.n_events == 0:
             # the engine clears a stop request when it starts, so one now would be lost

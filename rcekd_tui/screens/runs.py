@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.markup import escape
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from rcekd_core.runs.status import RESUMABLE, run_status
+from rcekd_core.runs.status import why_not_resumable
 from rcekd_core.runs.store import RunDir
 
 from .. import launch
@@ -40,7 +42,7 @@ class RunsScreen(Screen):
         self.selected: set[str] = set()
 
     def compose(self) -> ComposeResult:
-        yield Static(f"[b]Runs[/b] in {self.runs_root.resolve()}", id="runs-title")
+        yield Static(f"[b]Runs[/b] in {escape(str(self.runs_root.resolve()))}", id="runs-title")
         yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="runs-hint")
         yield Footer()
@@ -67,15 +69,16 @@ class RunsScreen(Screen):
         for r in self.runs:
             style = STATUS_STYLE.get(r.status, "bright_black")
             best = f"{r.best_ndcg:.4f} ({r.best_method})" if r.best_ndcg is not None else "-"
-            table.add_row("✓" if r.name in self.selected else "", r.name,
-                          f"[{style}]{r.status}[/{style}]", r.dataset, ",".join(r.methods), best, key=r.name)
+            # names come from the runs' own files: shown as text, never read as markup
+            table.add_row("✓" if r.name in self.selected else "", escape(r.name), Text(r.status, style=style),
+                          escape(r.dataset), escape(",".join(r.methods)), escape(best), key=r.name)
         if current is not None and current.name in {r.name for r in self.runs}:
             table.move_cursor(row=table.get_row_index(current.name))
         self.hint()
 
     def hint(self) -> None:
         if not self.runs:
-            text = f"no runs yet under {self.runs_root} — press [b]n[/b] to start one"
+            text = f"no runs yet under {escape(str(self.runs_root))} — press [b]n[/b] to start one"
         else:
             text = f"{len(self.runs)} runs, {len(self.selected)} selected · enter opens · ? help"
         self.query_one("#runs-hint", Static).update(text)
@@ -137,20 +140,15 @@ class RunsScreen(Screen):
         if not cur:
             self.notify("no run to resume", severity="warning")
             return
-        status = run_status(cur.path)  # now, not as of the last scan
-        if status not in RESUMABLE:
-            why = {"finished": "it finished", "running": "it is running", "starting": "it is starting"}
-            self.notify(f"{cur.name}: nothing to resume ({why.get(status, status)}); "
-                        f"r resumes an {', '.join(RESUMABLE[:-1])} or {RESUMABLE[-1]} run", severity="warning")
-            return
-        if not RunDir(cur.path).events.is_file():
-            self.notify(f"{cur.name} never started (no events; see its stdout.log): nothing to resume — "
-                        "n starts a new run", severity="warning")
+        why = why_not_resumable(cur.path)  # now, not as of the last scan
+        if why:
+            self.notify(f"{cur.name}: nothing to resume ({why}); r resumes an interrupted, stopped or failed run",
+                        severity="warning", markup=False)
             return
         offset = events_size(RunDir(cur.path))
         try:
             proc = launch.start_resume(cur.path)
         except OSError as e:
-            self.notify(f"could not resume {cur.name}: {e}", severity="error")
+            self.notify(f"could not resume {cur.name}: {e}", severity="error", markup=False)
             return
         self.app.push_screen(RunScreen(cur.path, process=proc, resume_offset=offset))

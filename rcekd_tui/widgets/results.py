@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
 from textual.widgets import DataTable
 
 from ..runinfo import Means, mean_by_method, number
@@ -40,7 +41,7 @@ class ResultsTable(DataTable):
         # test metrics plainly named (the table says so); validation ones prefixed
         self.add_columns("method", "seeds", *metrics, *[f"val {m}" for m in metrics[:2]])
         for method in dict.fromkeys(str(r["method"]) for r in rows if r.get("method") not in (None, "")):
-            cells = [method, str(_seeds(rows, method))]
+            cells = [escape(method), str(_seeds(rows, method))]
             for split, ms in (("test", metrics), ("valid", metrics[:2])):
                 row = means[split].get(method)
                 cells += [_cell(None if row is None else row[m]) for m in ms]
@@ -52,10 +53,10 @@ class ResultsTable(DataTable):
         methods = list(dict.fromkeys(m for means in per_run.values() for m in means))
         self.add_column("method")
         for run in per_run:
-            self.add_column(f"{run[-22:]} {metric}")
+            self.add_column(escape(f"{run[-22:]} {metric}"))
             self.add_column("Recall@10")
         for method in methods:
-            cells = [method]
+            cells = [escape(str(method))]
             for means in per_run.values():
                 for m in (metric, "Recall@10"):
                     cells.append(_cell(means.get(method, {}).get(m)))

@@ -10,7 +10,14 @@ import pytest
 import yaml
 
 from rcekd_core.config import (
-    default_config, from_dict, list_presets, load_config, load_preset_dict, merge, parse_overrides, preset_path,
+    default_config,
+    from_dict,
+    list_presets,
+    load_config,
+    load_preset_dict,
+    merge,
+    parse_overrides,
+    preset_path,
 )
 from rcekd_core.errors import ConfigError
 from rcekd_core.kd.base import Distiller

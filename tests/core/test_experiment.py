@@ -4,6 +4,7 @@ metrics.csv columns that follow what was measured, and the tables it writes itse
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -14,7 +15,6 @@ from rcekd_core.experiment import run_experiment
 from rcekd_core.kd.registry import METHODS
 from rcekd_core.runs.events import Epoch, RunWarning, read_events
 from rcekd_core.runs.store import RunDir
-from rcekd_core.train.teacher import TeacherCache
 
 TINY = {
     "name": "tiny",
@@ -63,8 +63,8 @@ def test_every_method_runs_end_to_end(run):
     assert want == {"scratch", "kd", "rcekd", "rrd", "dcd", "cd", "unkd", "hetcomp", "de"}
     assert set(students(results)["method"]) == want
     assert results["NDCG@10"].notna().all()
-    cache = TeacherCache(cfg)
-    assert sorted(p.name for p in cache.trajectory_dir.glob("*.pt")) == ["epoch1.pt", "epoch2.pt", "epoch3.pt"]
+    entry = Path(d.read_config()["runtime"]["teacher_cache"])  # the cache entry the run published
+    assert sorted(p.name for p in (entry / "trajectory").glob("*.pt")) == ["epoch1.pt", "epoch2.pt", "epoch3.pt"]
     events = read_events(d.events)
     assert events[0].type == "run_start" and events[-1].type == "end" and events[-1].status == "finished"
     warnings = [e for e in events if isinstance(e, RunWarning)]

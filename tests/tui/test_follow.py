@@ -2,8 +2,19 @@
 
 import json
 
-from rcekd_core.runs.events import End, Epoch, Error, EventWriter, FitStart, Phase, Result, RunStart, parse_event
-from rcekd_tui.follow import RunState, follow
+from rcekd_core.runs.events import (
+    End,
+    Epoch,
+    Error,
+    EventWriter,
+    FitStart,
+    Phase,
+    Result,
+    RunStart,
+    StopRequested,
+    parse_event,
+)
+from rcekd_tui.follow import FAST, RunState, follow
 
 
 def epoch(method, n, model="student", **values):
@@ -99,4 +110,161 @@ def test_a_run_written_before_the_schema_replays(tmp_path):
     assert "phase teacher cached=False" in lines and st.status == "stopped" and st.started == 1.0
     s = st.series[("student", "kd", 0)]
     assert s.loss == [1.5] and s.kd_loss == [0.5] and s.overlap == [0.25] and s.ndcg == [0.1]
-    assert st.apply([parse_event(old[3])]) == [] and st.series[("student", "kd", 0)].epochs == [1, 1]
+    # the same epoch again (a resumed run redoes the one it was killed in) replaces the point
+    assert st.apply([parse_event(old[3])]) == [] and st.series[("student", "kd", 0)].epochs == [1]
+
+
+# ---- resumed runs ------------------------------------------------------------------------
+
+def _resumed_type():
+    """runs/events.py's Resumed record; a stand-in of the same shape until it lands there."""
+    from dataclasses import dataclass
+    from typing import ClassVar
+
+    from rcekd_core.runs import events
+
+    if hasattr(events, "Resumed"):
+        return events.Resumed
+
+    @dataclass
+    class Resumed(events.Event):
+        type: ClassVar[str] = "resumed"
+        fits_done: int = 0
+        continuing: str = ""
+
+    return Resumed
+
+
+def _killed_part():
+    """A run killed in rcekd's 5th epoch (after its event was written): no `end`."""
+    return [
+        RunStart(name="demo", device="cpu", methods=["scratch", "rcekd"], seeds=[0]),
+        FitStart(model="teacher", method="teacher", seed=0, epochs=2), epoch("teacher", 1, model="teacher"),
+        Result(rows=[{"model": "teacher", "method": "teacher", "seed": 0, "split": "valid", "NDCG@10": 0.5}]),
+        FitStart(model="student", method="rcekd", seed=0, epochs=8),
+        *[epoch("rcekd", n) for n in range(1, 6)],
+    ]
+
+
+def test_a_resumed_run_replaces_the_redone_epoch_and_runs_again():
+    Resumed = _resumed_type()
+    st = RunState()
+    st.apply(_killed_part())
+    assert st.mark_interrupted() == ["the run's process is gone without an end event: interrupted"]
+    assert st.status == "interrupted" and st.eta_seconds() is None
+    assert st.status_line("interrupted — press r to resume").startswith(
+        "interrupted — press r to resume | phase waiting | rcekd seed 0 epoch 5/8")
+    fits_before = st.fits_done
+    lines = st.apply([
+        Resumed(fits_done=1, continuing="rcekd seed 0 from epoch 5"),
+        Result(rows=[{"model": "teacher", "method": "teacher", "seed": 0, "split": "valid", "NDCG@10": 0.5}]),
+        FitStart(model="student", method="rcekd", seed=0, epochs=8),
+        epoch("rcekd", 5, kd_loss=0.123), epoch("rcekd", 6, kd_loss=0.1),
+    ])
+    assert lines == ["resumed: 1 finished fits kept; continuing rcekd seed 0 from epoch 5"]
+    assert st.status == "running" and st.phase == "resumed"
+    s = st.series[("student", "rcekd", 0)]
+    assert s.epochs == [1, 2, 3, 4, 5, 6]  # epoch 5 once: the redone one
+    assert s.kd_loss[4] == 0.123 and len(s.loss) == len(s.ndcg) == len(s.seconds) == 6
+    assert len(st.results) == 1 and st.fits_done == fits_before  # a kept fit re-reported is not a new one
+
+
+def test_a_redone_epoch_drops_the_points_after_it():
+    st = RunState()
+    st.apply([epoch("kd", n) for n in (1, 2, 3, 4)] + [epoch("kd", 3, kd_loss=7.0)])
+    s = st.series[("student", "kd", 0)]
+    assert s.epochs == [1, 2, 3] and s.kd_loss == [None, None, 7.0] and st.epoch == 3
+
+
+def test_a_stopped_run_that_is_resumed_is_running():
+    Resumed = _resumed_type()
+    st = RunState()
+    st.apply(_killed_part() + [StopRequested(), End(status="stopped")])
+    assert st.status == "stopped" and st.stop_requested
+    st.apply([Resumed(fits_done=1, continuing="")])
+    assert st.status == "running" and not st.stop_requested and st.log[-1] == "resumed: 1 finished fits kept"
+    st.apply([End(status="finished")])
+    assert st.status == "finished"
+
+
+def test_any_new_event_means_an_interrupted_run_was_only_quiet():
+    st = RunState()
+    st.apply(_killed_part())
+    st.mark_interrupted()
+    st.apply([epoch("rcekd", 6)])
+    assert st.status == "running"
+    st.apply([End(status="stopped")])
+    assert st.mark_interrupted() == [] and st.status == "stopped"  # an ended run is never interrupted
+
+
+def test_follow_polls_fast_again_after_a_resumed_event(tmp_path):
+    from rcekd_core.runs import events
+
+    if not hasattr(events, "Resumed"):
+        import pytest
+
+        pytest.skip("runs/events.py has no Resumed record yet")
+    path = tmp_path / "events.jsonl"
+    w = EventWriter(path)
+    w.emit(RunStart(name="x"))
+    w.emit(End(status="stopped"))
+    w.emit(events.Resumed(fits_done=1, continuing="kd seed 0 from epoch 2"))
+    sleeps, polls = [], []
+
+    def stop():
+        polls.append(1)
+        return len(polls) > 2
+
+    batches = list(follow(path, stop, sleep=sleeps.append))
+    assert [e.type for e in batches[0]] == ["run_start", "end", "resumed"]
+    assert sleeps == [FAST] * len(sleeps)  # not the slow poll of an ended run
+    st = RunState()
+    st.apply(batches[0])
+    assert st.status == "running"
+
+
+# ---- unreadable lines ----------------------------------------------------------------------
+
+GARBAGE = [
+    b"\x00\x01\x02\xff\xfe binary\n",
+    b'{"type": "epoch", "method": "caf\xe9"}\n',  # Latin-1, not UTF-8
+    b"[1, 2, 3]\n",  # JSON, but a list, not an object
+    b'"just a string"\n',
+    b'{"no type": 1}\n',
+    b'{"type": "epoch", "model": "student", "method": "kd", "seed": 0, "epoch": "five"}\n',
+    b'{"type": "epoch", "model": "student", "method": "kd", "seed": 0, "epoch": 9, "valid": [1, 2]}\n',
+    b'{"type": "fit_start", "model": "student", "method": "kd", "seed": {}, "epochs": 3}\n',
+    b'{"type": "run_start", "name": "x", "dataset": "not a dict"}\n',
+    b'{"type": "result", "rows": "not a list"}\n',
+    b'{"type": "result", "rows": [1, 2]}\n',
+    b'{"type": "end", "status": ["finished"]}\n',
+    b"{not json at all\n",
+]
+
+
+def test_unreadable_and_malformed_lines_are_skipped_and_counted(tmp_path):
+    from rcekd_core.runs.events import EventTailer
+
+    path = tmp_path / "events.jsonl"
+    w = EventWriter(path)
+    w.emit(RunStart(name="demo", device="cpu", methods=["kd"], seeds=[0]))
+    w.emit(epoch("kd", 1))
+    with path.open("ab") as fh:
+        fh.write(b"".join(GARBAGE))
+        fh.write(b'{"type": "epoch", "model": "student", "method": "kd", "seed": 0, "epoch": 2, "seconds": 1,'
+                 b' "loss": 1e999, "valid": {"NDCG@10": NaN, "Recall@10": "high"}}\n')  # odd values: missing
+    w.emit(epoch("kd", 3))
+    tailer = EventTailer(path)
+    batch = next(follow(path, lambda: False, sleep=lambda s: None, tailer=tailer))
+    st = RunState()
+    lines = st.apply(batch, tailer.skipped)
+    assert lines[-1] == f"skipped {len(GARBAGE)} unreadable lines of events.jsonl"
+    assert st.skipped == len(GARBAGE) and st.status == "running"
+    s = st.series[("student", "kd", 0)]
+    assert s.epochs == [1, 2, 3] and s.loss[1] is None and s.ndcg[1] is None and s.recall[1] is None
+    assert len(s.loss) == len(s.ndcg) == len(s.seconds) == 3  # a skipped record left no half point
+    assert st.apply([], tailer.skipped) == []  # told once
+    with path.open("ab") as fh:
+        fh.write(b"\xff\xff\n")
+    assert next(follow(path, lambda: False, sleep=lambda s: None, tailer=tailer)) == []  # only garbage: still told
+    assert st.apply([], tailer.skipped) == ["skipped 1 unreadable line of events.jsonl"]

@@ -36,3 +36,45 @@ def test_start_run_records_command_output_and_pid(tmp_path, monkeypatch):
     assert run.read_pid() == proc.pid
     assert run.stdout.read_text() == "hello from the run\n"
     assert run_status(run) == "failed"  # exited without writing a single event
+
+
+def test_resume_command_line():
+    assert launch.build_resume_command(Path("runs/R")) == [sys.executable, "-m", "rcekd_tui", "distill", "--resume",
+                                                           "runs/R"]
+
+
+def test_start_resume_appends_output_and_rewrites_command_and_pid(tmp_path, monkeypatch):
+    """Detached exactly like a new run: own session, stdin closed, output appended to the run's log."""
+    run = RunDir(tmp_path / "r").create()
+    run.stdout.write_bytes(b"first part\n")
+    run.write_command(["old", "command"])
+    run.write_pid(1)
+    run.request_stop()  # left over from the stopped first part
+    seen = {}
+
+    class FakePopen:
+        pid = 4242
+
+        def __init__(self, cmd, **kwargs):
+            seen["cmd"], seen["kwargs"] = cmd, kwargs
+            kwargs["stdout"].write(b"resumed output\n")
+
+    monkeypatch.setattr(launch.subprocess, "Popen", FakePopen)
+    proc = launch.start_resume(run.root)
+    assert seen["cmd"] == [sys.executable, "-m", "rcekd_tui", "distill", "--resume", str(run.root)]
+    kw = seen["kwargs"]
+    assert kw["start_new_session"] and kw["stdin"] is launch.subprocess.DEVNULL
+    assert kw["stderr"] is launch.subprocess.STDOUT and kw["env"]["PYTHONUNBUFFERED"] == "1"
+    assert run.command.read_text() == " ".join(seen["cmd"]) + "\n"
+    assert run.read_pid() == proc.pid == 4242
+    assert run.stdout.read_bytes() == b"first part\nresumed output\n"
+    assert not run.stop_requested()
+
+
+def test_start_resume_runs_a_real_detached_process(tmp_path, monkeypatch):
+    monkeypatch.setattr(launch, "build_resume_command", lambda run_dir: [sys.executable, "-c", "print('again')"])
+    run = RunDir(tmp_path / "r").create()
+    run.stdout.write_text("once\n")
+    proc = launch.start_resume(run.root)
+    assert proc.wait(30) == 0 and run.read_pid() == proc.pid
+    assert run.stdout.read_text() == "once\nagain\n"

@@ -6,7 +6,15 @@ import io
 
 from rich.console import Console
 
-from rcekd_core.runs.events import End, Epoch, FitStart, Phase, Result, RunStart, StopRequested
+from rcekd_core.runs.events import (
+    End,
+    Epoch,
+    FitStart,
+    Phase,
+    Result,
+    RunStart,
+    StopRequested,
+)
 from rcekd_tui.progress import ConsoleDisplay, epoch_line
 
 

@@ -9,8 +9,15 @@ import sys
 import pandas as pd
 import pytest
 
-from rcekd_tui.runinfo import (best_method, config_diff, list_runs, mean_by_method, number, summarize,
-                               validation_curves)
+from rcekd_tui.runinfo import (
+    best_method,
+    config_diff,
+    list_runs,
+    mean_by_method,
+    number,
+    summarize,
+    validation_curves,
+)
 
 
 def test_runs_listed_newest_first_with_status_and_best_method(write_run):
@@ -79,3 +86,40 @@ def test_runinfo_imports_neither_torch_nor_pandas():
             "print(sorted(m for m in ('torch', 'pandas', 'numpy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_killed_run_is_listed_as_interrupted(write_run):
+    killed = write_run("killed", end=None)
+    os.utime(killed.events, (1, 1))  # no pid file, quiet for long
+    stopped = write_run("stopped", end="stopped")
+    assert {r.name: r.status for r in list_runs(killed.root.parent)} == {"killed": "interrupted", "stopped": "stopped"}
+
+
+def test_summaries_of_damaged_files_never_raise(write_run):
+    run = write_run(methods=("scratch",))
+    run.config.write_text("data: just text\nmethods: 7\n")
+    with run.results.open("a") as fh:
+        fh.write("student,kd,0,test,0.9,x,y,z,extra,cells,more\n")  # more cells than columns: key None
+        fh.write("student,kd,1,test,inf,nan\n")
+    s = summarize(run.root)
+    # the long row counts (its surplus cells are ignored); inf reads as missing
+    assert s.dataset == "?" and s.methods == [] and (s.best_method, s.best_ndcg) == ("kd", pytest.approx(0.9))
+    run.config.write_bytes(b"\x00\xff\xfe binary")
+    run.results.write_bytes(b"\xff\xfe\x00 binary")
+    run.metrics.write_bytes(b"\x89PNG\r\n\x1a\n\x00")
+    s = summarize(run.root)
+    assert s.best_ndcg is None and s.dataset == "?" and validation_curves(run.root) == []
+    assert number(10**400) is None and number("inf") is None
+
+
+def test_watch_targets(tmp_path, write_run):
+    from rcekd_tui.runinfo import watch_problem
+
+    run = write_run()
+    assert watch_problem(run.root) is None
+    (tmp_path / "starting").mkdir()
+    assert watch_problem(tmp_path / "starting") is None  # no events yet: the screen waits for them
+    assert "does not exist" in watch_problem(tmp_path / "nowhere")
+    (tmp_path / "f").write_text("x")
+    assert "is a file" in watch_problem(tmp_path / "f")
+    assert "holds run directories" in watch_problem(run.root.parent) and str(run.root) in watch_problem(run.root.parent)

@@ -12,7 +12,11 @@ from torch import nn
 
 from rcekd_core.data.interactions import Interactions
 from rcekd_core.data.sequences import SequenceData
-from rcekd_core.eval.metrics import metric_names, metrics_from_ranks, metrics_from_target_ranks
+from rcekd_core.eval.metrics import (
+    metric_names,
+    metrics_from_ranks,
+    metrics_from_target_ranks,
+)
 from rcekd_core.eval.popularity import evaluate_popularity
 from rcekd_core.eval.ranking import evaluate, target_ranks
 from rcekd_core.models.base import Recommender

@@ -16,7 +16,7 @@ from rcekd_core.kd.teacher_view import TeacherView
 from rcekd_core.models.registry import build_model
 from rcekd_core.train.checkpoint import load_checkpoint, save_checkpoint
 from rcekd_core.train.loop import FitJob, FitLabel, fit
-from rcekd_core.train.teacher import TeacherCache
+from rcekd_core.train.teacher import trajectory_files, trajectory_name
 
 CPU = torch.device("cpu")
 
@@ -41,10 +41,10 @@ def kd_problem(request, module_home):
     data = prepare(cfg).data
     torch.manual_seed(cfg.teacher_seed)
     teacher = build_model(cfg.teacher, data.n_items, data)
-    cache = TeacherCache(cfg)  # the trajectory where the experiment saves it, for hetcomp
+    where = module_home / f"trajectory-{arch}"  # checkpoints while the teacher trains, for hetcomp
 
     def save(epoch, ev):
-        save_checkpoint(cache.trajectory_path(epoch), teacher.state_dict(), {"epoch": epoch})
+        save_checkpoint(where / trajectory_name(epoch), teacher.state_dict(), {"epoch": epoch})
 
     fit(FitJob(teacher, data, cfg.teacher_train, cfg.eval, FitLabel("teacher", "teacher", 0), CPU, on_epoch=save),
         sink=lambda e: None)
@@ -52,14 +52,14 @@ def kd_problem(request, module_home):
     teacher.eval()
     contexts = KDContexts(data, kd_positions(cfg), cfg.student.max_len)
     view = TeacherView(teacher, contexts, cfg.eval.chunk, CPU)
-    files = cache.trajectory_files()
+    files = trajectory_files(where)
 
     def checkpoint_view(epoch: int) -> TeacherView:  # a general model needs the data to be built
         model = build_model(cfg.teacher, data.n_items, data)
         model.load_state_dict(load_checkpoint(files[epoch])[0])
         return TeacherView(model, contexts, cfg.eval.chunk, CPU)
 
-    trajectory = Trajectory(sorted(files), None, str(cache.trajectory_dir), checkpoint_view)
+    trajectory = Trajectory(sorted(files), None, str(where), checkpoint_view)
     return cfg, data, contexts, view, teacher, trajectory
 
 

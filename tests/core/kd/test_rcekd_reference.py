@@ -16,7 +16,6 @@ import pytest
 import torch
 
 import rcekd_core.kd.rcekd as rcekd_mod
-from rcekd_core.settings import ModelConfig
 from rcekd_core.data.interactions import Interactions
 from rcekd_core.data.sequences import SequenceData
 from rcekd_core.kd.base import KDSetup, rowwise_isin
@@ -24,6 +23,7 @@ from rcekd_core.kd.contexts import KDContexts
 from rcekd_core.kd.rcekd import RCEKD, RCEKDSettings, reverse_cumsum, sampling_weights
 from rcekd_core.kd.teacher_view import TeacherView
 from rcekd_core.models.sasrec import SASRec
+from rcekd_core.settings import ModelConfig
 
 N_CTX, N_ITEMS, K, M, L, D = 7, 40, 5, 12, 6, 8
 CLAMP = 50

@@ -8,7 +8,16 @@ import json
 import torch
 
 from rcekd_core.runs.events import (
-    SCHEMA_VERSION, End, Epoch, EventTailer, EventWriter, FitStart, Phase, RunStart, RunWarning, read_events,
+    SCHEMA_VERSION,
+    End,
+    Epoch,
+    EventTailer,
+    EventWriter,
+    FitStart,
+    Phase,
+    RunStart,
+    RunWarning,
+    read_events,
 )
 
 
