@@ -132,7 +132,9 @@ class ModelConfig:
     loss: Literal["ce", "bce", "ssm", "bpr"] = setting(
         "ce", "ce: full softmax; bce: one sampled negative; ssm: sampled softmax (hstu); bpr: mf, lightgcn")
     negatives: int = setting(128, "hstu, loss ssm: uniform negatives per batch of the sampled softmax", gt=0, le=BIG)
-    temperature: float = setting(0.05, "hstu: scores are cosine / temperature", gt=0)
+    temperature: float = setting(0.05, "hstu: the base loss scores items by cosine / temperature", gt=0)
+    kd_scores: Literal["cosine", "tempered"] = setting(
+        "cosine", "hstu: scores KD methods see: cosine in [-1, 1] (the authors'), or tempered (cosine / temperature)")
 
 
 @dataclass

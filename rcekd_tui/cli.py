@@ -33,7 +33,8 @@ PresetOpt = typer.Option(None, "--preset", "-p", help="Preset name (see `rcekd p
 SetOpt = typer.Option(None, "--set", help="Override a setting, e.g. --set rcekd.K=100 (repeatable).")
 DeviceOpt = typer.Option(None, "--device", help="auto | cpu | cuda (default: the preset's, usually auto).")
 DataFileOpt = typer.Option(None, "--data-file", help="Your own CSV/TSV with user, item, timestamp columns.")
-RunDirOpt = typer.Option(None, "--run-dir", help="Where to write the run (default runs/<preset>-<time>).")
+RunDirOpt = typer.Option(None, "--run-dir",
+                         help="Where to write the run: a new or empty folder (default runs/<preset>-<time>).")
 NoRetrainOpt = typer.Option(False, "--no-retrain", help="Refuse a corrupt teacher cache entry instead of "
                             "setting it aside and training the teacher again.")
 
@@ -60,15 +61,17 @@ def csv_list(text: str | None, kind: type, name: str) -> list | None:
         raise ConfigError(f"--{name} expects a comma-separated list, e.g. --{name} 0,1,2; got '{text}'")
 
 
-def default_run_dir(run_dir: Path | None, name: str) -> Path:
-    return run_dir if run_dir is not None else DEFAULT_RUNS / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+def default_run_dir(run_dir: str | None, name: str) -> Path:
+    if run_dir is not None and not run_dir.strip():  # it would mean the current folder: never guessed
+        raise ConfigError("--run-dir is empty; name a new folder, e.g. --run-dir runs/mine")
+    return Path(run_dir) if run_dir is not None else DEFAULT_RUNS / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def data_overrides(data_file: Path | None) -> dict[str, Any]:
     return {"data": {"source": "file", "file": str(data_file)}} if data_file else {}
 
 
-def execute(cfg, run_dir: Path | None, teacher_only: bool, retrain: bool = True) -> tuple[Path, list[dict[str, Any]]]:
+def execute(cfg, run_dir: str | None, teacher_only: bool, retrain: bool = True) -> tuple[Path, list[dict[str, Any]]]:
     from rcekd_core.experiment import run_experiment
 
     from .progress import ConsoleDisplay
@@ -130,7 +133,7 @@ def train_teacher(
     seed: Optional[int] = typer.Option(None, "--seed", help="Teacher seed (default: the preset's teacher_seed)."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Maximum teacher epochs."),
     device: Optional[str] = DeviceOpt,
-    run_dir: Optional[Path] = RunDirOpt,
+    run_dir: Optional[str] = RunDirOpt,
     sets: Optional[list[str]] = SetOpt,
     no_retrain: bool = NoRetrainOpt,
 ) -> None:
@@ -156,7 +159,7 @@ def distill(
     seeds: Optional[str] = typer.Option(None, "--seeds", help="Comma-separated student seeds, e.g. 0,1,2."),
     data_file: Optional[Path] = DataFileOpt,
     device: Optional[str] = DeviceOpt,
-    run_dir: Optional[Path] = RunDirOpt,
+    run_dir: Optional[str] = RunDirOpt,
     sets: Optional[list[str]] = SetOpt,
     resume: Optional[Path] = typer.Option(
         None, "--resume", help="Continue the run in this directory (killed, stopped or failed): fits with "
@@ -333,8 +336,11 @@ def presets_show(name: str = typer.Argument(..., help="Preset name.")) -> None:
 # ---- TUI and runs ----------------------------------------------------------------------
 
 @app.command()
+@guarded
 def tui(runs_root: Path = typer.Option(DEFAULT_RUNS, "--runs-root", help="Folder holding run directories.")) -> None:
     """The interactive app: set up, launch, watch, browse, compare and export runs."""
+    if runs_root.exists() and not runs_root.is_dir():
+        raise ConfigError(f"--runs-root '{runs_root}' is a file; pass the folder holding run directories")
     from .app import run_tui
 
     run_tui(runs_root)

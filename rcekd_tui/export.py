@@ -18,8 +18,8 @@ from rcekd_core.errors import ConfigError
 
 from .resultsfile import Unreadable, read_results_file
 
-COLUMNS = ["run", "method", "seed", "split", "metric", "value"]
-ID_COLUMNS = ["model", "method", "seed", "split"]
+COLUMNS = ["run", "method", "seed", "split", "status", "metric", "value"]
+ID_COLUMNS = ["model", "method", "seed", "split", "status"]
 
 
 @dataclass
@@ -46,6 +46,9 @@ def tidy_results(run_dirs: Iterable[Path]) -> Tidy:
         df = results.frame()
         if df.empty:
             continue
+        if "status" not in df:  # written before rows had a status: every fit then finished
+            df["status"] = "finished"
+        df["status"] = df["status"].fillna("finished")
         long = df.melt(id_vars=[c for c in ID_COLUMNS if c in df], value_vars=results.metrics,
                        var_name="metric", value_name="value")
         long.insert(0, "run", run.name)

@@ -325,7 +325,13 @@ def follow(events_path: Path, should_stop: Callable[[], bool],
     ended = False
     while not should_stop():
         skipped = tailer.skipped
-        batch = tailer.poll()
+        try:
+            batch = tailer.poll()
+        except OSError:  # unreadable for now (permissions, a network file system): try again
+            batch = []
+        except RecursionError:  # a line nested too deep for json (runs/events.py should skip it)
+            tailer.skipped += 1
+            batch = []
         if batch or tailer.skipped != skipped:
             quiet_since = time.monotonic()
             for e in batch:  # after an `end`, a `resumed` means the run goes on

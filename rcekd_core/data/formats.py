@@ -2,15 +2,18 @@
 
 Every parser fails with a one-line DataError naming the file, the problem and the fix, so
 the CLI can show it as is. Parsers keep every row (ratings are ignored: implicit feedback);
-deduplication, filtering and ordering belong to preprocess.py.
+deduplication, filtering and ordering belong to preprocess.py. One exception: Yelp reviews
+are positives only from 4 stars (the paper's definition), so read_yelp_reviews drops the others.
 """
 
 from __future__ import annotations
 
 import ast
+import csv
 import gzip
 import io
 import json
+import math
 import re
 import zlib
 from pathlib import Path
@@ -41,8 +44,13 @@ def _check_file(path: Path) -> None:
         raise DataError(f"{path}: file is empty; re-download it or pass a file with interactions")
 
 
-def _read_table(source: Path | io.IOBase, path: Path, sep: str, header: bool) -> pd.DataFrame:
-    """pd.read_csv with every field as text, turning pandas errors into DataError."""
+def _read_table(
+    source: Path | io.IOBase, path: Path, sep: str, header: bool, hint: str | None = None, **options
+) -> pd.DataFrame:
+    """pd.read_csv with every field as text, turning pandas errors into DataError.
+
+    hint: the fix named for a malformed line (default: check the separator with --set
+    data.sep); options: further read_csv arguments (names, quoting, ...)."""
     try:
         return pd.read_csv(
             source,
@@ -51,16 +59,18 @@ def _read_table(source: Path | io.IOBase, path: Path, sep: str, header: bool) ->
             dtype=str,
             na_filter=False,
             engine="python" if len(sep) > 1 else "c",
+            **options,
         )
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: file has no rows; pass a file with interactions") from None
     except pd.errors.ParserError as e:
         found = re.search(r"Expected \d+ fields in line \d+, saw \d+", str(e))
         detail = found.group(0).lower() if found else "cannot split lines into fields"
-        raise DataError(
-            f"{path}: malformed line ({detail}); fix or remove that line, or check the "
-            f"separator ({_short(sep)}; change it with --set data.sep=...)"
-        ) from None
+        fix = hint or (
+            f"fix or remove that line, or check the separator ({_short(sep)}; change it with "
+            "--set data.sep=...)"
+        )
+        raise DataError(f"{path}: malformed line ({detail}); {fix}") from None
     except UnicodeDecodeError:
         raise DataError(f"{path}: not a UTF-8 text file; convert it to UTF-8 text") from None
     except (OSError, zlib.error, EOFError) as e:
@@ -266,3 +276,180 @@ def read_user_file(
     item = pick(path, df, item_col, "item_col")
     time = pick(path, df, time_col, "time_col")
     return _finish(path, user, item, time)
+
+
+# ---- the paper's data sets (CiteULike-t, Gowalla, Yelp 2018) ---------------------------------
+
+_INTEGER = re.compile(r"[0-9]+")
+GOWALLA_LAYOUT = "user, check-in time, latitude, longitude, location id"
+GOWALLA_TIME = "%Y-%m-%dT%H:%M:%SZ"  # ISO 8601 in UTC, e.g. 2010-10-19T23:55:27Z
+YELP_FIELDS = ("user_id", "business_id", "stars", "date")
+YELP_DATES = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d")  # recent editions, then older ones
+
+
+def _unix_seconds(times: pd.Series) -> pd.Series:
+    """Naive datetimes (read as UTC) -> float Unix seconds."""
+    return (times - pd.Timestamp("1970-01-01")) / pd.Timedelta(seconds=1)
+
+
+def _open_text(path: Path):
+    return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
+
+
+def _unreadable(path: Path, e: BaseException) -> DataError:
+    if isinstance(e, UnicodeDecodeError):
+        return DataError(f"{path}: not a UTF-8 text file; is this the right file? re-download it")
+    return DataError(
+        f"{path}: cannot be read ({e.__class__.__name__}); the file may be truncated — re-download it"
+    )
+
+
+def read_citeulike_users(path: str | Path) -> pd.DataFrame:
+    """CiteULike-t users.dat: line u (u = 0, 1, ...) is user u's library, "count item item ...":
+    whitespace-separated integers, the first being the number of items that follow.
+
+    There are no timestamps: an item's timestamp is its position in the line, so the
+    chronological order is the order of the file (as the authors split it). A blank line is a
+    user without items (it still takes its user number, as in the authors' reading)."""
+    path = Path(path)
+    _check_file(path)
+    users: list[str] = []
+    items: list[str] = []
+    times: list[int] = []
+    try:
+        with _open_text(path) as fh:
+            for index, line in enumerate(fh):
+                tokens = line.split()
+                if not tokens:
+                    continue
+                bad = next((t for t in tokens if not _INTEGER.fullmatch(t)), None)
+                if bad is not None:
+                    raise DataError(
+                        f"{path}: malformed line {index + 1} ({_short(bad)} is not an item number; "
+                        "lines are 'count item item ...' in integers); fix or remove that line"
+                    )
+                count, library = int(tokens[0]), tokens[1:]
+                if count != len(library):
+                    raise DataError(
+                        f"{path}: malformed line {index + 1} (it says {count} items but lists "
+                        f"{len(library)}); the file may be truncated — re-download users.dat"
+                    )
+                user = str(index)
+                for position, item in enumerate(library):
+                    users.append(user)
+                    items.append(str(int(item)))
+                    times.append(position)
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as e:
+        raise _unreadable(path, e) from None
+    return _finish(
+        path,
+        pd.Series(users, dtype=object),
+        pd.Series(items, dtype=object),
+        pd.Series(times, dtype="float64"),
+    )
+
+
+def read_gowalla_checkins(path: str | Path) -> pd.DataFrame:
+    """SNAP loc-gowalla_totalCheckins.txt (or .txt.gz): tab-separated user, check-in time
+    (ISO 8601 UTC, 2010-10-19T23:55:27Z), latitude, longitude, location id; no header.
+    The location is the item; every check-in is a row (repeats are merged in preprocess.py)."""
+    path = Path(path)
+    _check_file(path)
+    fix = f"fix or remove that line; lines are 5 tab-separated fields ({GOWALLA_LAYOUT})"
+    df = _read_table(
+        path, path, "\t", False, hint=fix,
+        names=range(5), quoting=csv.QUOTE_NONE, skip_blank_lines=False,
+    )
+    df = df[[0, 1, 4]]
+    filled = (df != "").to_numpy()
+    blank = ~filled.any(axis=1)  # an empty line: skipped
+    short = ~blank & ~filled.all(axis=1)
+    if short.any():
+        line = int(np.argmax(short)) + 1
+        raise DataError(f"{path}: malformed line {line} (a field is missing); {fix}")
+    df = df[~blank]
+    times = pd.to_datetime(df[1], format=GOWALLA_TIME, errors="coerce")
+    bad = times.isna().to_numpy()
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise DataError(
+            f"{path}: malformed line {int(df.index[row]) + 1} (check-in time {_short(df[1].iloc[row])} "
+            "is not like 2010-10-19T23:55:27Z); fix or remove that line"
+        )
+    return _finish(path, df[0], df[4], _unix_seconds(times))
+
+
+def read_yelp_reviews(path: str | Path, min_stars: float = 4.0) -> pd.DataFrame:
+    """Yelp Open Dataset yelp_academic_dataset_review.json: one JSON object per line with
+    user_id, business_id, stars and date ("YYYY-MM-DD HH:MM:SS"; older editions "YYYY-MM-DD",
+    local time, read as UTC). Keeps the reviews with stars >= min_stars (the paper: 4)."""
+    path = Path(path)
+    _check_file(path)
+    users: list[str] = []
+    items: list[str] = []
+    dates: list[str] = []
+    lines: list[int] = []
+    needs = ", ".join(YELP_FIELDS)
+    try:
+        with _open_text(path) as fh:
+            for lineno, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                except (ValueError, RecursionError):
+                    rec = None
+                if not isinstance(rec, dict):
+                    raise DataError(
+                        f"{path}: malformed line {lineno} (not a JSON object); the file may be "
+                        "truncated — extract yelp_academic_dataset_review.json again"
+                    )
+                missing = next((f for f in YELP_FIELDS if f not in rec), None)
+                if missing is not None:
+                    raise DataError(
+                        f"{path}: line {lineno} lacks the field {missing!r} (needs {needs}); "
+                        "is this yelp_academic_dataset_review.json?"
+                    )
+                stars, user, item, date = (rec[f] for f in ("stars", "user_id", "business_id", "date"))
+                if isinstance(stars, bool) or not isinstance(stars, (int, float)) or not math.isfinite(stars):
+                    raise DataError(
+                        f"{path}: malformed line {lineno} (stars {_short(stars)} is not a number); "
+                        "fix or remove that line"
+                    )
+                if stars < min_stars:
+                    continue
+                for name, value in (("user_id", user), ("business_id", item), ("date", date)):
+                    if not isinstance(value, str) or not value.strip():
+                        raise DataError(
+                            f"{path}: malformed line {lineno} ({name} {_short(value)} is not a "
+                            "non-empty string); fix or remove that line"
+                        )
+                users.append(user)
+                items.append(item)
+                dates.append(date)
+                lines.append(lineno)
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as e:
+        raise _unreadable(path, e) from None
+    if not users:
+        raise DataError(
+            f"{path}: no review has stars >= {min_stars:g}; is this yelp_academic_dataset_review.json?"
+        )
+    text = pd.Series(dates, dtype=object)
+    times = pd.to_datetime(text, format=YELP_DATES[0], errors="coerce")
+    for fmt in YELP_DATES[1:]:
+        left = times.isna()
+        if left.any():
+            times[left] = pd.to_datetime(text[left], format=fmt, errors="coerce")
+    bad = times.isna().to_numpy()
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise DataError(
+            f"{path}: malformed line {lines[row]} (date {_short(dates[row])} is not like "
+            "2018-07-07 22:09:11); fix or remove that line"
+        )
+    return _finish(
+        path,
+        pd.Series(users, dtype=object),
+        pd.Series(items, dtype=object),
+        _unix_seconds(times),
+    )

@@ -36,8 +36,15 @@ def resolve(cfg: DataConfig) -> tuple[Source, int]:
     return source, cfg.kcore if cfg.kcore > 0 else source.default_kcore
 
 
+def item_kcore(source: Source, kcore: int) -> int:
+    """The items' k-core threshold: the users' one, or 0 for a source that filters users only."""
+    return kcore if source.kcore_items else 0
+
+
 def cache_key(cfg: DataConfig, source: Source, kcore: int) -> str:
     parts: dict = {"source": source.name, "kcore": kcore, "version": PREPROCESS_VERSION}
+    if not source.kcore_items:  # only there, so the keys of the other sources stay as they were
+        parts["item_kcore"] = item_kcore(source, kcore)
     if source.name == "file" and cfg.file:
         path = Path(cfg.file).expanduser().resolve()
         st = path.stat() if path.is_file() else None
@@ -101,8 +108,9 @@ def load_interactions(cfg: DataConfig, progress: Progress | None = None) -> Inte
         return data
     say(f"reading {source.name}")
     raw = source.load_raw(cfg, home)
-    say(f"preprocessing {source.name} ({len(raw)} rows, {kcore}-core)")
-    data = preprocess(raw, kcore)
+    side = "" if source.kcore_items else " on users"
+    say(f"preprocessing {source.name} ({len(raw)} rows, {kcore}-core{side})")
+    data = preprocess(raw, kcore, item_kcore(source, kcore))
     if kcore == source.default_kcore:  # published numbers hold for the default filtering only
         _check_expected(source, data, home)
     _write_cache(cached_path, data)
@@ -113,7 +121,10 @@ def dataset_info(cfg: DataConfig) -> dict:
     """Headline statistics of the configured data set (loads it, via the cache)."""
     source, kcore = resolve(cfg)
     stats = load_interactions(cfg).stats()
-    return {**stats, "source": source.name, "kcore": kcore}
+    info = {**stats, "source": source.name, "kcore": kcore}
+    if not source.kcore_items:
+        info["kcore_on"] = "users only"
+    return info
 
 
-__all__ = ["PREPROCESS_VERSION", "cache_key", "dataset_info", "load_interactions", "resolve"]
+__all__ = ["PREPROCESS_VERSION", "cache_key", "dataset_info", "item_kcore", "load_interactions", "resolve"]

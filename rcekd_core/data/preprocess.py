@@ -9,6 +9,8 @@ Rules (all deterministic, so a given raw file always yields the same arrays):
   timestamp, then earliest in the file). Removed before k-core, so repeats do not count.
 * k-core: users and items with fewer than k interactions are dropped, repeatedly, until
   every remaining user and item has at least k (the unique maximal k-core). k <= 1 keeps all.
+  A source may filter users only (item_kcore=0: CiteULike's "5-core users"); since the
+  duplicates are gone, one pass over the users then reaches the fixed point.
 * Re-indexing: users become 0..n_users-1 and items 1..n_items (0 is padding), both in
   sorted order of their raw ids — numerically when every id is an integer (ML: user "1" -> 0,
   "2" -> 1, ...; never "10" before "2"), as strings otherwise (Amazon ids).
@@ -37,25 +39,28 @@ def _rank_ids(uniques: pd.Index, codes: np.ndarray) -> np.ndarray:
     return rank[codes]
 
 
-def kcore_mask(user: np.ndarray, item: np.ndarray, k: int) -> np.ndarray:
-    """Boolean mask of the rows in the iterative k-core of the (user, item) graph."""
+def kcore_mask(user: np.ndarray, item: np.ndarray, k: int, item_k: int | None = None) -> np.ndarray:
+    """Boolean mask of the rows in the iterative k-core of the (user, item) graph: every user
+    keeps >= k rows and every item >= item_k (default: k; 0 or 1: items are not filtered)."""
+    item_k = k if item_k is None else item_k
     keep = np.ones(len(user), dtype=bool)
-    if k <= 1:
+    if k <= 1 and item_k <= 1:
         return keep
     n_u = int(user.max()) + 1 if len(user) else 0
     n_i = int(item.max()) + 1 if len(item) else 0
     while True:  # one pass per peeling round; each round is vectorised
         u, i = user[keep], item[keep]
-        ok = (np.bincount(u, minlength=n_u)[u] >= k) & (np.bincount(i, minlength=n_i)[i] >= k)
+        ok = (np.bincount(u, minlength=n_u)[u] >= k) & (np.bincount(i, minlength=n_i)[i] >= item_k)
         if ok.all():
             return keep
         keep[np.flatnonzero(keep)[~ok]] = False
 
 
-def preprocess(df: pd.DataFrame, kcore: int = 0) -> Interactions:
+def preprocess(df: pd.DataFrame, kcore: int = 0, item_kcore: int | None = None) -> Interactions:
     """Turn a raw (user, item, timestamp) frame into sorted, re-indexed Interactions.
 
     Duplicates rule: a repeated (user, item) pair keeps only its earliest interaction.
+    item_kcore: the items' threshold when it differs from the users' kcore (0: users only).
     See the module docstring for the ordering, k-core and re-indexing rules.
     """
     if len(df) == 0:
@@ -70,7 +75,7 @@ def preprocess(df: pd.DataFrame, kcore: int = 0) -> Interactions:
     first = ~pd.DataFrame({"u": u0[order], "i": i0[order]}).duplicated().to_numpy()
     order = order[first]
 
-    order = order[kcore_mask(u0[order], i0[order], kcore)]
+    order = order[kcore_mask(u0[order], i0[order], kcore, item_kcore)]
     if len(order) == 0:
         raise DataError(
             f"no interactions left after {kcore}-core filtering ({len(df)} rows before); "

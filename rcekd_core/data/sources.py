@@ -23,6 +23,12 @@ from .download import extract_member, fetch
 GROUPLENS = "https://files.grouplens.org/datasets/movielens"
 BEAUTY_URL = "http://snap.stanford.edu/data/amazon/productGraph/categoryFiles/reviews_Beauty_5.json.gz"
 RECBOLE_ML100K = "recbole/dataset_example/ml-100k/ml-100k.inter"
+# The paper's general-recommendation data sets: no download (Yelp needs its terms accepted);
+# the error names the page to get the file from and the path to place it at.
+CITEULIKE_URL = "https://github.com/changun/CollMetric/tree/master/citeulike-t"
+GOWALLA_URL = "https://snap.stanford.edu/data/loc-gowalla.html"
+YELP_URL = "https://www.yelp.com/dataset"
+YELP_MIN_STARS = 4.0  # a review is a positive from 4 stars (the authors' star4pos: 4)
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,7 @@ class Source:
     expected: dict | None  # users/items/interactions (mean_length) after default preprocessing
     default_kcore: int
     load_raw: Callable[[DataConfig, Path], pd.DataFrame]
+    kcore_items: bool = True  # False: the k-core filters users only (CiteULike's "5-core users")
 
 
 def rcekd_home() -> Path:
@@ -87,6 +94,33 @@ def _beauty(cfg: DataConfig, home: Path) -> pd.DataFrame:
     return formats.read_amazon_json_gz(reviews)
 
 
+def _placed(home: Path, name: str, files: tuple[str, ...], page: str) -> Path:
+    """The first of `files` present in raw/<name>/, else a one-line error naming where to put it."""
+    d = raw_dir(home, name)
+    for f in files:
+        if (d / f).is_file():
+            return d / f
+    alt = "".join(f" (or {f})" for f in files[1:])
+    raise DataError(
+        f"{name}: raw file not found; download {files[0]} from {page} and place it at "
+        f"{d / files[0]}{alt}"
+    )
+
+
+def _citeulike(cfg: DataConfig, home: Path) -> pd.DataFrame:
+    return formats.read_citeulike_users(_placed(home, "citeulike", ("users.dat",), CITEULIKE_URL))
+
+
+def _gowalla(cfg: DataConfig, home: Path) -> pd.DataFrame:
+    files = ("loc-gowalla_totalCheckins.txt", "loc-gowalla_totalCheckins.txt.gz")
+    return formats.read_gowalla_checkins(_placed(home, "gowalla", files, GOWALLA_URL))
+
+
+def _yelp(cfg: DataConfig, home: Path) -> pd.DataFrame:
+    path = _placed(home, "yelp", ("yelp_academic_dataset_review.json",), YELP_URL)
+    return formats.read_yelp_reviews(path, YELP_MIN_STARS)
+
+
 def _user_file(cfg: DataConfig, home: Path) -> pd.DataFrame:
     if not cfg.file:
         raise DataError("data source 'file' needs a file; pass --data-file PATH")
@@ -126,6 +160,33 @@ SOURCES: dict[str, Source] = {
             {"users": 22363, "items": 12101, "interactions": 198502, "mean_length": 8.88},
             5,
             _beauty,
+        ),
+        # The paper's data sets, as the authors' data/<name>/README records them
+        # (github.com/woriazzc/RCEKD); users and items re-indexed in sorted id order.
+        Source(
+            "citeulike",
+            "CiteULike-t: users.dat in $RCEKD_HOME/raw/citeulike/; users with >= 5 items "
+            "(items unfiltered); no timestamps: file order",
+            {"users": 5219, "items": 25181, "interactions": 125580},
+            5,
+            _citeulike,
+            kcore_items=False,
+        ),
+        Source(
+            "gowalla",
+            "Gowalla check-ins (SNAP loc-gowalla_totalCheckins.txt[.gz] in "
+            "$RCEKD_HOME/raw/gowalla/); repeats merged, 10-core",
+            {"users": 29858, "items": 40988, "interactions": 1027464},
+            10,
+            _gowalla,
+        ),
+        Source(
+            "yelp",
+            "Yelp 2018 reviews (yelp_academic_dataset_review.json in $RCEKD_HOME/raw/yelp/); "
+            "stars >= 4, 10-core",
+            {"users": 41801, "items": 26512, "interactions": 1022604},
+            10,
+            _yelp,
         ),
         Source("file", "a CSV/TSV file you name with --data-file", None, 0, _user_file),
     )

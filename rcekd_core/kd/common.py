@@ -89,3 +89,30 @@ def uniform_outside(contexts: KDContexts, excluded: torch.Tensor, n_items: int, 
         items.append(top.indices)
         valid.append(torch.isfinite(top.values))
     return torch.cat(items), torch.cat(valid)
+
+
+def gumbel_pairs(logw: torch.Tensor, pairs: int, gen: torch.Generator) -> torch.Tensor:
+    """[rows, pairs, 2] independent pairs of two distinct columns, each pair drawn ∝ exp(logw).
+
+    Per pair: a first column ∝ exp(logw), then a second one ∝ exp(logw) among the others (Gumbel
+    top-2 with fresh noise per pair). This is the law of two draws with replacement redrawn until
+    they differ; columns may repeat across pairs. logw [rows, cols] may hold -inf.
+    """
+    rows, cols = logw.shape
+    u = torch.rand(rows, pairs, cols, generator=gen, device=logw.device).clamp_(1e-12, 1 - 1e-7)
+    return (logw.unsqueeze(1) - torch.log(-torch.log(u))).topk(min(2, cols), dim=2).indices
+
+
+@torch.no_grad()
+def unseen_counts(contexts: KDContexts, n_items: int, chunk: int = 1024) -> torch.Tensor:
+    """[n] the number of items (1..n_items) outside each context's history, chunked over contexts."""
+    out = []
+    step = max(1, min(chunk, (1 << 22) // (n_items + 1)))
+    for s in range(0, contexts.n, step):
+        ids = torch.arange(s, min(s + step, contexts.n))
+        seen = torch.zeros(len(ids), n_items + 1, dtype=torch.bool)
+        hist = contexts.history(ids)
+        if hist.numel():
+            seen.scatter_(1, hist, True)
+        out.append(n_items - seen[:, 1:].sum(1))
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)

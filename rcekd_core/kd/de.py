@@ -1,15 +1,26 @@
 """`de`: distillation experts (Kang et al., CIKM 2020, the DE half of DE-RRD).
 
+Follows the authors' `DE` class (woriazzc/RCEKD, modeling/KD/baseline.py: `__init__`,
+`do_something_in_each_epoch`, `get_DE_loss`, `get_loss`; the `Expert` MLP of
+modeling/KD/utils.py); docs/methods/de.md has the formulas, the sources of the defaults and the
+deviations.
+
 For a sequential model the "user embedding" is the context state and the item embedding is a
-row of the item table; the items distilled per context are its next item (the batch's
-positives, as DE-RRD distils the batch's items). Student and teacher dims differ: each expert
-is an MLP d_s -> (d_s + d_t) // 2 -> d_t (d_s // 2 hidden when the dims are equal), ReLU
-between, separate expert sets and selectors for states and items. A selector maps the
-teacher vector t to softmax(W t + b) over the experts; one expert is picked by Gumbel-softmax
-softmax((log(p + 1e-10) + g) / τ), τ annealed exponentially from tau_start to tau_end over the
-student's epochs (one step per refresh). Loss per context: Σ_dims (t - Σ_e sel_e · expert_e(s))²
-for the state plus the same for the next item. The experts and selectors are trained with the
-student (Distiller.parameters()); the teacher's vectors are frozen tensors.
+row of the item table; the items distilled per context are its next item (the positive) and,
+with negatives on (the authors' batch_neg_item), one item drawn uniformly per refresh among
+those outside the context's history and next item (the authors' BPR sampler redraws a
+non-training item per interaction every epoch). Each expert is an MLP
+d_s -> hidden -> d_t, ReLU between (hidden 0: (d_s + d_t) // 2, the authors' Expert dims);
+separate expert sets and selectors for states and items. A selector maps the teacher vector t
+to softmax(W t + b) over the experts; one expert is picked by Gumbel-softmax
+softmax((log(p + 1e-10) + g) / τ), τ = tau_start · (tau_end / tau_start)^(e / anneal_epochs)
+at refresh e = 0, 1, ... (at least tau_end; anneal_epochs 0: student_train.epochs).
+Loss: D(x) = Σ_dims (t - Σ_e sel_e · expert_e(s))²; per context D(state) + item_weight ·
+(D(positive) + D(negative)). unique_items: like the authors' `.unique()`, each distinct positive
+(and, separately, each distinct negative) of a batch is one term with one draw of the selector
+noise, shared equally by the contexts that hold it, so the batch sums to the authors' sum.
+The experts and selectors are trained with the student (Distiller.parameters()); the teacher's
+vectors are frozen tensors.
 """
 
 from __future__ import annotations
@@ -22,8 +33,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import ConfigError
-from ..settings import MethodSettings, setting
+from ..settings import BIG, MethodSettings, setting
 from .base import Distiller
+from .common import uniform_outside
 
 
 class Experts(nn.Module):
@@ -45,12 +57,27 @@ class Experts(nn.Module):
 
 @dataclass
 class DESettings(MethodSettings):
-    """DE (Kang et al. 2020): experts map student states/items to the teacher's space."""
+    """DE (Kang et al. 2020): experts map student states/items to the teacher's space.
 
-    lam: float = setting(0.05, "weight λ of the KD term", ge=0)
-    experts: int = setting(30, "experts per side (states, items)", gt=0)
-    tau_start: float = setting(1.0, "Gumbel-softmax temperature, annealed exponentially ...", gt=0)
-    tau_end: float = setting(1e-10, "... to this over student_train.epochs", gt=0)
+    Defaults: the authors' configs/citeulike/bpr/de.yaml (λ and experts differ per dataset and
+    backbone in their configs: 0.005 / 5 experts for gowalla/bpr and yelp/bpr, for example).
+    """
+
+    lam: float = setting(0.05, "weight λ of the KD term (authors: lmbda 0.05, configs/citeulike/bpr/de.yaml)", ge=0)
+    experts: int = setting(30, "experts per side, states and items (authors: de_num_experts 30)", gt=0)
+    tau_start: float = setting(1.0, "Gumbel-softmax temperature at the first epoch (authors: de_end_T · "
+                                    "de_anneal_size = 1e-10 · 1e10)", gt=0)
+    tau_end: float = setting(1e-10, "... annealed exponentially down to this (authors: de_end_T 1e-10)", gt=0)
+    anneal_epochs: int = setting(1000, "epochs over which τ goes from tau_start to tau_end (authors: their "
+                                       "epochs 1000); 0: student_train.epochs (former behaviour)", ge=0, le=BIG)
+    negatives: bool = setting(True, "distil a uniform negative item per context too (authors: batch_neg_item); "
+                                    "false: the next item only (former behaviour)")
+    item_weight: float = setting(0.5, "weight of the item terms next to the state term (authors: 0.5; former: 1)",
+                                 ge=0)
+    unique_items: bool = setting(True, "each distinct item of a batch is one term shared by its contexts "
+                                       "(authors: .unique()); false: one term per context (former)")
+    hidden: int = setting(0, "experts' hidden width; 0: (d_s + d_t) // 2 (the authors' Expert dims)",
+                          ge=0, le=BIG)
 
     def check(self, prefix: str) -> None:
         if self.tau_end > self.tau_start:
@@ -65,9 +92,9 @@ class DE(Distiller):
     def __init__(self, settings: DESettings, setup):
         super().__init__(settings, setup)
         c = settings
-        self.epochs = setup.epochs
+        self.epochs = c.anneal_epochs or setup.epochs
         d_s, d_t = setup.student_dim, self.teacher.states.size(1)
-        hidden = d_s // 2 if d_s == d_t else (d_s + d_t) // 2
+        hidden = c.hidden or (d_s + d_t) // 2
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.gen.initial_seed())
             self.nets = nn.ModuleDict({
@@ -96,6 +123,11 @@ class DE(Distiller):
         frac = self.epoch / max(1, self.epochs)
         self.tau = max(c.tau_end, c.tau_start * (c.tau_end / c.tau_start) ** frac)
         self.epoch += 1
+        if c.negatives:
+            excluded = self.next_items.unsqueeze(1)
+            neg, ok = uniform_outside(self.contexts, excluded, self.contexts.data.n_items, 1, self.gen,
+                                      self.device, self.chunk)
+            self.negs, self.neg_valid = neg[:, 0], ok[:, 0]
 
     def _gumbel(self, shape) -> torch.Tensor:
         u = torch.rand(shape, generator=self.gen, device=self.device).clamp_(1e-12, 1 - 1e-7)
@@ -111,8 +143,23 @@ class DE(Distiller):
         out = (self.nets[f"{kind}_experts"](s) * sel.unsqueeze(2)).sum(1)
         return ((t - out) ** 2).sum(1)
 
+    def item_terms(self, items: torch.Tensor, student) -> torch.Tensor:
+        """[N] the item term of each context's item; unique_items: one term per distinct item, shared."""
+        table = student.item_table()
+        if not self.c.unique_items:
+            return self.term(table[items], self.teacher.table[items], "item")
+        uniq, inv, counts = torch.unique(items, return_inverse=True, return_counts=True)
+        per = self.term(table[uniq], self.teacher.table[uniq], "item")
+        return (per / counts)[inv]
+
     def loss(self, ids, states, student):
-        items = self.next_items[ids]
+        c = self.c
         l_state = self.term(states, self.teacher.states[ids], "state")
-        l_item = self.term(student.item_table()[items], self.teacher.table[items], "item")
-        return l_state + l_item, {"de_tau": self.tau}
+        l_item = self.item_terms(self.next_items[ids], student)
+        if c.negatives:
+            ok = self.neg_valid[ids]
+            l_neg = torch.zeros_like(l_item)
+            if ok.any():
+                l_neg[ok] = self.item_terms(self.negs[ids][ok], student)
+            l_item = l_item + l_neg
+        return l_state + c.item_weight * l_item, {"de_tau": self.tau}

@@ -6,6 +6,8 @@ Per refresh (once per epoch by default), for every context at once:
   J = A ∪ (Q^T \\ A \\ Q^S); o = |Q^T ∩ A| / K; gamma = exp(-beta * o).
 The teacher is frozen, so its softmaxes over Q^S and over J are computed here, not per batch.
 Per batch: KD = (1 - gamma) CE(Q^S) + gamma CE(J), both softmaxes taken on their own set.
+The user's history stays in Q^T and P, as in the authors' playground.py; `mask_history`
+masks it (Q^T and P from history-masked scores, as the baselines do). docs/methods/rcekd.md.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import torch
 from ..errors import ConfigError
 from ..settings import MethodSettings, setting
 from .base import Distiller, masked_softmax, rowwise_isin, soft_ce, student_top
-from .common import NEG, gumbel_topk
+from .common import NEG, gumbel_topk, student_top_masked, unseen_counts
+from .contexts import mask_history_
 
 CLAMP = 50  # from the authors' code
 
@@ -59,6 +62,8 @@ class RCEKDSettings(MethodSettings):
     gamma: float | None = setting(None, "constant γ in [0, 1] instead of exp(-β · overlap); null: adaptive",
                                   ge=0, le=1)
     all_items: bool = setting(False, "True: plain CE over all items (ablation)")
+    mask_history: bool = setting(False, "True: the context's history is masked from Q^T, the student top-M and "
+                                        "all_items, as the baselines; False: kept (the authors')")
 
     def check(self, prefix: str) -> None:
         if self.M < self.K:
@@ -75,15 +80,31 @@ class RCEKD(Distiller):
         super().__init__(settings, setup)
         c = settings
         self.refresh_every = c.refresh_every
-        self.teacher_top = self.teacher.topk(c.K)
+        if c.mask_history:
+            self._check_unseen()
+            self.teacher_top = self.teacher.topk_masked(c.K)[0]
+        else:
+            self.teacher_top = self.teacher.topk(c.K)
         self.teacher_top_scores = self.teacher.scores_of_lists([self.teacher_top])[0]
+
+    def _check_unseen(self) -> None:
+        """mask_history: every context must keep M unseen items, so every list is full."""
+        c, data = self.c, self.contexts.data
+        fewest = int(unseen_counts(self.contexts, data.n_items, self.chunk).min())
+        if fewest < (c.K if c.all_items else c.M):
+            size = "K" if c.all_items else "M"
+            raise ConfigError(f"rcekd.mask_history: a context has only {fewest} unseen items, fewer than "
+                              f"rcekd.{size} ({getattr(c, size)}); lower rcekd.{size}")
 
     def refresh(self, student) -> None:
         c = self.c
         if c.all_items:
             return
         chunk = self.chunk
-        pool = student_top(student, self.contexts, c.M, chunk, self.device)
+        if c.mask_history:
+            pool = student_top_masked(student, self.contexts, c.M, chunk, self.device)[0]
+        else:
+            pool = student_top(student, self.contexts, c.M, chunk, self.device)
         qs, qt = pool[:, : c.K], self.teacher_top
         # L distinct positions drawn one after another ∝ w (Gumbel top-k: one vectorised topk).
         # Keys come from log(w) as computed, not from the exact log-weights: that changes near-tie
@@ -124,6 +145,11 @@ class RCEKD(Distiller):
     def loss(self, ids, states, student):
         c = self.c
         if c.all_items:
+            if c.mask_history:
+                t_all = mask_history_(self.teacher.score_all(ids), self.contexts, ids)[:, 1:]
+                keep = torch.isfinite(t_all)
+                p_all = masked_softmax(t_all / c.tau, keep)
+                return soft_ce(p_all, student.score_all(states)[:, 1:] / c.tau, keep), {}
             p_all = torch.softmax(self.teacher.score_all(ids)[:, 1:] / c.tau, dim=1)
             logits = student.score_all(states)[:, 1:] / c.tau
             return soft_ce(p_all, logits), {}

@@ -1,5 +1,8 @@
 """`rrd`: relaxed ranking distillation (Kang et al., CIKM 2020, the RRD half of DE-RRD).
 
+Follows the authors' `RRD` (woriazzc/RCEKD, modeling/KD/baseline.py); defaults from their
+HSTU configs; docs/methods/rrd.md.
+
 Once: the teacher's top-M with each context's history masked (TeacherView.topk_masked).
 Per refresh (once per epoch), for every context at once:
   K "interesting" positions of that list drawn ∝ exp(-(j+1)/T) without replacement
@@ -26,11 +29,15 @@ from .common import gumbel_topk, masked_lse, relaxed_ranking_loss, uniform_outsi
 class RRDSettings(MethodSettings):
     """RRD (Kang et al. 2020): relaxed Plackett–Luce on sampled teacher top-M positions."""
 
-    lam: float = setting(0.01, "weight λ of the KD term (not given for RRD in baselines.md; DCD's 0.01)", ge=0)
-    K: int = setting(100, "interesting items sampled from the teacher's top-M", gt=0)
-    L: int = setting(200, "uninteresting items sampled uniformly outside it", gt=0, items=True)
-    T: float = setting(10.0, "position weight exp(-rank / T)", gt=0)
-    M: int = setting(500, "teacher list length (history masked)", gt=0, items=True)
+    lam: float = setting(1e-4, "weight λ of the KD term (authors: lmbda 0.0001, configs/{citeulike,gowalla,yelp}/"
+                               "hstu/rrd.yaml)", ge=0)
+    K: int = setting(100, "interesting items sampled from the teacher's top-M (authors: rrd_K, "
+                          "configs/citeulike/hstu/rrd.yaml)", gt=0)
+    L: int = setting(200, "uninteresting items sampled uniformly outside it (authors: rrd_L, "
+                          "configs/citeulike/hstu/rrd.yaml)", gt=0, items=True)
+    T: float = setting(10.0, "position weight exp(-rank / T) (authors: rrd_T, configs/citeulike/hstu/rrd.yaml)", gt=0)
+    M: int = setting(500, "teacher list length, history masked (authors: rrd_mxK, configs/citeulike/hstu/rrd.yaml)",
+                     gt=0, items=True)
 
     def check(self, prefix: str) -> None:
         if self.K > self.M:

@@ -8,11 +8,17 @@ A = SiLU(Q K^T + rab) / n, causal, padding keys masked; x <- x + Linear(dropout(
     real keys: that would turn A into a mean and lose the "intensity" that pointwise attention
     keeps by not normalising; and a constant keeps states independent of the amount of padding.
   - no sqrt(d) scaling of Q K^T, as in the authors' code.
-Outputs are L2-normalised; `item_table()` returns L2-normalised embeddings / temperature, so
-every dot-product consumer (score_all, score_items, TeacherView, KD losses) sees cosine /
-temperature and an HSTU teacher or student mixes with any other backbone.
+Outputs are L2-normalised. Two score scales, as in the authors' code (their HSTU
+`get_ratings` / `forward_multi_items` return raw cosines, only the training loss divides by
+the temperature):
+  - the base loss always trains on cosine / temperature;
+  - `item_table()`, hence score_all, score_items, TeacherView and every KD method, serves
+    `kd_scores`: cosine (default, the authors' KD scale, in [-1, 1]) or tempered (cosine /
+    temperature, 1 / temperature times larger). Ranking (evaluation, top lists) is the same
+    either way. An HSTU teacher or student mixes with any other backbone.
 Base loss `ssm`: sampled softmax, the positive against `negatives` uniform items shared by the
-batch (an accidental hit of the positive is masked); `ce` (full softmax) and `bce` also work.
+batch (an accidental hit of the positive is masked); `ce` (full softmax) and `bce` also work,
+also on cosine / temperature whatever `kd_scores` is (`ce_from_scores` and `pair_loss` below).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..settings import ModelConfig
-from .base import SequentialRecommender
+from .base import Recommender, SequentialRecommender
 
 
 def pointwise_attention(
@@ -56,7 +62,7 @@ class HSTUBlock(nn.Module):
 
 
 class HSTU(SequentialRecommender):
-    settings = ("dim", "blocks", "heads", "max_len", "dropout", "loss", "negatives", "temperature")
+    settings = ("dim", "blocks", "heads", "max_len", "dropout", "loss", "negatives", "temperature", "kd_scores")
     losses = ("ce", "bce", "ssm")
 
     def __init__(self, n_items: int, cfg: ModelConfig):
@@ -66,6 +72,7 @@ class HSTU(SequentialRecommender):
         self.loss_type = cfg.loss
         self.negatives = cfg.negatives
         self.temperature = cfg.temperature
+        self.kd_scores = cfg.kd_scores
         self.items = nn.Embedding(n_items + 1, cfg.dim, padding_idx=0)
         self.positions = nn.Embedding(cfg.max_len, cfg.dim)
         self.blocks = nn.ModuleList(
@@ -78,8 +85,29 @@ class HSTU(SequentialRecommender):
         with torch.no_grad():
             self.items.weight[0].zero_()
 
+    def loss_table(self) -> torch.Tensor:
+        """The table the base loss trains on: L2-normalised embeddings / temperature (row 0 stays 0)."""
+        return F.normalize(self.items.weight, dim=-1) / self.temperature
+
     def item_table(self) -> torch.Tensor:
-        return F.normalize(self.items.weight, dim=-1) / self.temperature  # row 0 stays 0
+        """The table every other consumer scores with (KD, evaluation): see `kd_scores` above."""
+        if self.kd_scores == "tempered":
+            return self.loss_table()
+        return F.normalize(self.items.weight, dim=-1)  # cosine; row 0 stays 0
+
+    def ce_from_scores(self, scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Full-softmax CE from score_all's scores (the loop's shared scores), on cosine / temperature."""
+        if self.kd_scores == "cosine":
+            scores = scores / self.temperature
+        return Recommender.ce_from_scores(scores, targets)
+
+    def pair_loss(self, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The `ce` / `bce` base loss on cosine / temperature, whatever `kd_scores` serves."""
+        if self.kd_scores == "tempered":
+            return super().pair_loss(h, y)
+        if self.loss_type == "ce":
+            return Recommender.ce_from_scores(h @ self.loss_table().T, y)
+        return super().pair_loss(h / self.temperature, y)  # bce: (h / t) . cosine table
 
     def encode(self, seqs: torch.Tensor) -> torch.Tensor:
         n = seqs.size(1)
@@ -100,7 +128,7 @@ class HSTU(SequentialRecommender):
             return super().base_loss(states, targets)
         keep = targets > 0
         h, y = states[keep], targets[keep]
-        table = self.item_table()
+        table = self.loss_table()
         pos = (h * table[y]).sum(-1, keepdim=True)
         neg_ids = torch.randint(1, self.n_items + 1, (self.negatives,), device=y.device)
         neg = (h @ table[neg_ids].T).masked_fill(neg_ids[None, :] == y[:, None], float("-inf"))

@@ -200,7 +200,10 @@ class EventWriter:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        torn = _ends_torn(self.path)
         self._fh = self.path.open("a", encoding="utf-8")
+        if torn:  # a killed writer's half line: end it, so the next record stands on its own line
+            self._fh.write("\n")
 
     def emit(self, event: Event) -> None:
         event.t = round(time.time(), 3)
@@ -209,6 +212,18 @@ class EventWriter:
 
     def close(self) -> None:
         self._fh.close()
+
+
+def _ends_torn(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, 2)
+            if fh.tell() == 0:
+                return False
+            fh.seek(-1, 2)
+            return fh.read(1) != b"\n"
+    except OSError:
+        return False
 
 
 def _plain(value: Any) -> Any:
@@ -233,7 +248,7 @@ class EventTailer:
             with self.path.open("rb") as fh:
                 fh.seek(self.offset)
                 chunk = fh.read()
-        except (FileNotFoundError, IsADirectoryError):
+        except OSError:  # not there yet, a folder, not readable: nothing to read now
             return []
         end = chunk.rfind(b"\n")
         if end < 0:
@@ -245,7 +260,7 @@ class EventTailer:
                 continue
             try:
                 ev = parse_event(json.loads(line))
-            except (json.JSONDecodeError, UnicodeDecodeError):
+            except (ValueError, RecursionError):  # not JSON, not UTF-8, nested too deep
                 ev = None
             if ev is None:
                 self.skipped += 1

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -88,13 +89,15 @@ class RunDir:
 
         self.create()
         fh = self.lock_file.open("a")
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            fh.close()
-            raise ConfigError(f"'{self.root}' is being written by another rcekd process; "
-                              "wait for it to end (or stop it) first") from None
-        return fh
+        for attempt in range(10):  # a status check holds it for an instant: try a little
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fh
+            except OSError:
+                time.sleep(0.02)
+        fh.close()
+        raise ConfigError(f"'{self.root}' is being written by another rcekd process; "
+                          "wait for it to end (or stop it) first")
 
     def is_locked(self) -> bool:
         """Whether a process is writing this run right now."""

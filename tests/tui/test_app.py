@@ -81,7 +81,7 @@ async def test_runs_screen_lists_and_exports(finished_run, tmp_path):
         await pilot.press("e")
         await wait_for(pilot, lambda: list(root.glob("export-*.csv")))
         header = next(root.glob("export-*.csv")).read_text().splitlines()[0]
-        assert header == "run,method,seed,split,metric,value"
+        assert header == "run,method,seed,split,status,metric,value"
         await pilot.press("enter")
         assert isinstance(app.screen, RunScreen)
         await pilot.press("b")
@@ -242,3 +242,186 @@ async def test_setup_general_preset_fills_backbones_and_rejects_mixed_families(t
         await pilot.press("ctrl+s")
         await pilot.pause(0.2)
         assert launches == []
+
+
+# ---- a run not started yet, unreadable lines, interrupted runs and resume ------------------
+
+def status_text(screen) -> str:
+    return str(screen.query_one("#run-status", Static).render())
+
+
+async def test_watch_waits_for_a_run_that_has_not_started(tmp_path):
+    from tests.conftest import write_run_dir
+
+    run_dir = tmp_path / "starting"
+    run_dir.mkdir()
+    app = RcekdApp(watch_dir=run_dir, prewarm=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await pilot.pause(1.5)
+        assert "waiting for the run to start…" in status_text(screen) and screen.state.status == "running"
+        write_run_dir(run_dir, end="finished")  # the run writes its events
+        await wait_for(pilot, lambda: screen.state.status == "finished")
+        await pilot.pause(1.2)
+        assert status_text(screen).startswith("finished | phase finished")
+
+
+async def test_watch_skips_unreadable_lines_and_says_so(write_run):
+    run = write_run(end="finished")
+    lines = run.events.read_bytes().splitlines(keepends=True)
+    garbage = [b"\x00\x01\xff\xfe\n", b"[1, 2]\n", b'{"type": "epoch", "epoch": "x"}\n', b"caf\xe9\n"]
+    run.events.write_bytes(b"".join(lines[:3] + garbage + lines[3:]))
+    app = RcekdApp(watch_dir=run.root, prewarm=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.state.status == "finished")
+        assert "skipped 4 unreadable lines of events.jsonl" in screen.state.log
+        log = screen.query_one("#run-log")
+        assert any("skipped 4 unreadable lines" in "".join(seg.text for seg in strip) for strip in log.lines)
+        assert len(screen.state.students()) == 2
+
+
+class AliveProcess:
+    """What start_resume returns, for a run that has not ended (no process is started)."""
+
+    pid, returncode = 4242, None
+
+    def poll(self):
+        return None
+
+
+@pytest.fixture
+def resumes(monkeypatch):
+    """The runs the TUI would resume (recorded, never started)."""
+    calls = []
+
+    def fake(run_dir):
+        calls.append(Path(run_dir))
+        return AliveProcess()
+
+    monkeypatch.setattr(launch, "start_resume", fake)
+    return calls
+
+
+def killed(write_run, name="killed"):
+    """A run killed in its last student fit (no `end`, no pid file, quiet for long)."""
+    import os
+
+    run = write_run(name, end=None, results=False)
+    os.utime(run.events, (1, 1))
+    return run
+
+
+async def test_watch_an_interrupted_run_and_resume_it(write_run, resumes):
+    from rcekd_core.runs.events import End, Epoch, EventWriter, FitStart, Resumed
+
+    run = killed(write_run)
+    app = RcekdApp(watch_dir=run.root, prewarm=False)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.state.status == "interrupted")
+        await pilot.pause(1.2)
+        assert status_text(screen).startswith("interrupted — press r to resume | phase student | rcekd seed 0 epoch 3/3")
+        assert "the run's process is gone without an end event: interrupted" in screen.state.log
+        await pilot.press("r")  # offered in `watch` too
+        assert resumes == [run.root] and screen.resuming
+        await pilot.pause(1.2)
+        assert status_text(screen).startswith("resuming…")
+        w = EventWriter(run.events)  # what the resumed process writes
+        w.emit(Resumed(fits_done=2, continuing="rcekd seed 0 from epoch 3"))
+        w.emit(FitStart(model="student", method="rcekd", seed=0, epochs=4))
+        for n in (3, 4):
+            w.emit(Epoch(model="student", method="rcekd", seed=0, epoch=n, seconds=0.5, values={"loss": 9.0}))
+        await wait_for(pilot, lambda: screen.state.epoch == 4)
+        assert not screen.resuming and screen.state.status == "running"
+        s = screen.state.series[("student", "rcekd", 0)]
+        assert s.epochs == [1, 2, 3, 4] and s.loss[2:] == [9.0, 9.0]  # epoch 3 once, as redone
+        assert "resumed: 2 finished fits kept; continuing rcekd seed 0 from epoch 3" in screen.state.log
+        w.emit(End(status="finished"))
+        w.close()
+        await wait_for(pilot, lambda: screen.state.status == "finished")
+        await pilot.press("r")  # nothing to resume: no second launch
+        assert resumes == [run.root]
+
+
+async def test_a_launched_run_killed_with_sigkill_is_interrupted(write_run):
+    import signal
+
+    run = write_run("live", end=None, results=False)
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        app = RcekdApp(runs_root=run.root.parent, prewarm=False)
+        async with app.run_test(size=(120, 30)) as pilot:
+            screen = RunScreen(run.root, process=proc)
+            await app.push_screen(screen)
+            await wait_for(pilot, lambda: screen.state.n_events > 0)
+            await pilot.pause(1.2)
+            assert screen.state.status == "running"
+            proc.send_signal(signal.SIGKILL)
+            await wait_for(pilot, lambda: screen.state.status == "interrupted")
+            await pilot.pause(1.2)
+            assert "interrupted — press r to resume" in status_text(screen)
+            shown = ["".join(seg.text for seg in strip) for strip in screen.query_one("#run-log").lines]
+            assert any("killed by SIGKILL" in line for line in shown)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+async def test_runs_list_resumes_only_what_can_be_resumed(write_run, resumes, monkeypatch):
+    done = write_run("done", end="finished")
+    stopped = write_run("stopped", end="stopped")
+    dead = killed(write_run)
+    app = RcekdApp(runs_root=done.root.parent, prewarm=False)
+    notes = []
+    async with app.run_test(size=(120, 30)) as pilot:
+        monkeypatch.setattr(app, "notify", lambda message, **kw: notes.append(message))
+        screen = app.screen
+        table = screen.query_one(DataTable)
+        await wait_for(pilot, lambda: table.row_count == 3)
+        assert {r.name: r.status for r in screen.runs} == {"done": "finished", "stopped": "stopped",
+                                                           "killed": "interrupted"}
+        assert "interrupted" in table_text(table)
+
+        async def resume(name):
+            table.move_cursor(row=[r.name for r in screen.runs].index(name))
+            await pilot.pause(0.1)
+            await pilot.press("r")
+            await pilot.pause(0.2)
+
+        await resume("done")
+        assert resumes == [] and isinstance(app.screen, RunsScreen)
+        assert notes[-1].startswith("done: nothing to resume (it finished)")
+        await resume("killed")
+        assert resumes == [dead.root] and isinstance(app.screen, RunScreen) and app.screen.resuming
+        live = app.screen
+        await wait_for(pilot, lambda: live.state.n_events > 0)  # the killed part replays
+        await pilot.pause(0.5)
+        assert live.resuming  # old lines are not the resumed process writing
+        await pilot.press("b")
+        await resume("stopped")
+        assert resumes == [dead.root, stopped.root]
+        await pilot.press("b")
+        await pilot.press("f5")  # refresh moved from r to f5
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, RunsScreen)
+
+
+async def test_names_from_run_files_are_never_read_as_markup(tmp_path):
+    from tests.conftest import write_run_dir
+
+    run = write_run_dir(tmp_path / "runs" / "[/x]odd[bold", methods=("scratch", "rcekd"))
+    for path in (run.events, run.results, run.metrics, run.config):  # a method named like a closing tag
+        path.write_text(path.read_text().replace("scratch", "[/b]scratch"))
+    run.write_config({**run.read_config(), "data": {"source": "[link=", "file": None}})
+    app = RcekdApp(runs_root=run.root.parent, prewarm=False)
+    async with app.run_test(size=(120, 30)) as pilot:
+        table = app.screen.query_one(DataTable)
+        await wait_for(pilot, lambda: table.row_count == 1)
+        await pilot.pause(0.2)
+        await pilot.press("enter")
+        screen = app.screen
+        assert isinstance(screen, RunScreen)
+        await wait_for(pilot, lambda: screen.state.status == "finished")
+        await pilot.pause(1.2)
+        assert "[/b]scratch" in table_text(screen.query_one(ResultsTable)).replace("\\", "")

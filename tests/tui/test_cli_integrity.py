@@ -150,3 +150,9 @@ def test_a_full_disk_is_one_line_and_keeps_what_was_written(preset, home, monkey
     kept = pd.read_csv(d / "results.csv")
     assert set(kept["model"]) == {"teacher", "popularity"}  # the earlier results are intact
     assert not list(d.rglob("*.tmp"))
+
+
+def test_an_empty_run_dir_is_refused_not_taken_as_the_current_folder(preset, home):
+    res = runner.invoke(app, ["distill", "--preset", preset, "--run-dir", ""])
+    assert res.exit_code == 2 and "--run-dir is empty" in res.output
+    assert not (home / "config.yaml").exists() and not (home / "events.jsonl").exists()

@@ -81,7 +81,7 @@ def test_export_skips_an_unreadable_run_and_says_so(write_run, tmp_path):
     lines = res.output.strip().splitlines()
     assert len(lines) == 2 and lines[0].startswith("warning: skipped run") and "is binary" in lines[0]
     assert lines[1].startswith("wrote ") and "from 1 run(s)" in lines[1]
-    assert out.read_text().startswith("run,method,seed,split,metric,value\n")
+    assert out.read_text().startswith("run,method,seed,split,status,metric,value\n")
 
 
 def test_export_skips_malformed_rows_and_counts_them(write_run, tmp_path):
@@ -193,3 +193,11 @@ def test_combine_with_a_config_whose_runtime_is_odd(two_runs, tmp_path):
     b.config.write_text(yaml.safe_dump({**cfg, "runtime": "not a mapping"}))
     res = combine(a, b, tmp_path / "out")
     assert res.exit_code == 0 and "Traceback" not in res.output, res.output
+
+
+def test_tui_refuses_a_runs_root_that_is_a_file(tmp_path, monkeypatch):
+    import rcekd_tui.app
+
+    monkeypatch.setattr(rcekd_tui.app, "run_tui", lambda root: pytest.fail("the app must not start"))
+    (tmp_path / "runs").write_bytes(b"\x00")
+    one_line_error(runner.invoke(app, ["tui", "--runs-root", str(tmp_path / "runs")]), "is a file")

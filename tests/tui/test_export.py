@@ -95,3 +95,15 @@ def test_out_must_be_a_writable_file_path(write_run, tmp_path):
     with pytest.raises(ConfigError, match="cannot write"):
         export_tidy([run.root], tmp_path / "afile" / "tidy.csv")
     assert (tmp_path / "afile").read_text() == "x"
+
+
+def test_the_status_of_each_row_is_exported(write_run, tmp_path):
+    run = write_run(methods=("scratch", "kd"), seeds=(0,))
+    res = pd.read_csv(run.results)
+    res["status"] = ["diverged" if m == "kd" else "finished" for m in res["method"]]
+    res.to_csv(run.results, index=False)
+    df = export_tidy([run.root], tmp_path / "t.csv").frame
+    assert set(df[df.method == "kd"]["status"]) == {"diverged"}
+    assert set(df[df.method != "kd"]["status"]) == {"finished"}
+    old = write_run("old", methods=("scratch",), seeds=(0,))  # written before rows had a status
+    assert set(tidy_results([old.root]).frame["status"]) == {"finished"}

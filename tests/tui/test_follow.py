@@ -268,3 +268,14 @@ def test_unreadable_and_malformed_lines_are_skipped_and_counted(tmp_path):
         fh.write(b"\xff\xff\n")
     assert next(follow(path, lambda: False, sleep=lambda s: None, tailer=tailer)) == []  # only garbage: still told
     assert st.apply([], tailer.skipped) == ["skipped 1 unreadable line of events.jsonl"]
+
+
+def test_a_line_nested_too_deep_for_json_does_not_stop_the_follower(tmp_path):
+    from rcekd_core.runs.events import EventTailer
+
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"[" * 100000 + b"\n")
+    tailer = EventTailer(path)
+    assert next(follow(path, lambda: False, sleep=lambda s: None, tailer=tailer)) == [] and tailer.skipped >= 1
+    EventWriter(path).emit(epoch("kd", 1))
+    assert [e.epoch for e in next(follow(path, lambda: False, sleep=lambda s: None, tailer=tailer))] == [1]

@@ -91,7 +91,7 @@ def test_runinfo_imports_neither_torch_nor_pandas():
 def test_a_killed_run_is_listed_as_interrupted(write_run):
     killed = write_run("killed", end=None)
     os.utime(killed.events, (1, 1))  # no pid file, quiet for long
-    stopped = write_run("stopped", end="stopped")
+    write_run("stopped", end="stopped")
     assert {r.name: r.status for r in list_runs(killed.root.parent)} == {"killed": "interrupted", "stopped": "stopped"}
 
 

@@ -222,7 +222,9 @@ def test_rrd_positions_follow_exp_rank_law():
 
 def test_dcd_matches_reference(prob):
     K, M, T = 3, 12, 2.0
-    d = DCD(DCDSettings(K=K, M=M, T=T), prob.setup(seed=5))
+    # the project's former choices (unseen-only ranks, teacher-rank order); the authors' defaults:
+    # tests/core/kd/test_dcd_reference.py
+    d = DCD(DCDSettings(K=K, M=M, T=T, rank_over="unseen", order="teacher"), prob.setup(seed=5))
     d.refresh(prob.student)
     want = {}
     for n, c in enumerate(prob.ctx):
@@ -341,7 +343,9 @@ def test_hetcomp_lists_switching_and_loss_match_reference(prob):
 
     # checkpoints at epochs 2, 4 (and 6, the best epoch itself: not a trajectory stage)
     setup = prob.setup(trajectory=Trajectory(epochs=[2, 4, 6], best_epoch=6, where="here", view=view))
-    d = HetComp(HetCompSettings(K=K, p=p, alpha=alpha), setup)
+    # the project's former choices; the authors' defaults: tests/core/kd/test_hetcomp_reference.py
+    d = HetComp(HetCompSettings(K=K, p=p, alpha=alpha, pick="spread", positives="next", form="plackett_luce",
+                                rank_phase=False), setup)
     assert asked == [2, 4] and d.checkpoint_epochs == [2, 4] and setup.warnings == []
     views = [early[2], early[4], prob.view]  # easy -> hard, the final teacher last
     lists = [[ref_top_unseen(ref_rows(v.states, v.table)[n], c["history"], K) for n, c in enumerate(prob.ctx)]

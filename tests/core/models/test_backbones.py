@@ -97,7 +97,7 @@ def test_padding_states_are_zero():
 
 
 def test_hstu_scores_are_cosine_over_temperature():
-    model = tiny("hstu", temperature=0.1)
+    model = tiny("hstu", temperature=0.1, kd_scores="tempered")  # cosine (default): test_hstu_kd_scale.py
     seqs = left_padded([6, 3], 12, torch.Generator().manual_seed(0))
     with torch.no_grad():
         h = model.encode_last(seqs)

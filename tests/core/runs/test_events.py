@@ -129,3 +129,31 @@ def test_records_round_trip_and_old_lines_parse_with_defaults(tmp_path):
     (ev,) = read_events(old)
     assert isinstance(ev, Epoch) and ev.v == 0 and ev.epoch == 3 and ev.values == {"loss": 2.0}
     assert ev.method == "" and ev.best_epoch == 0 and ev.valid == {"NDCG@10": 0.1}
+
+
+def test_a_writer_after_a_torn_line_starts_a_new_line(tmp_path):
+    from rcekd_core.runs.events import End, Resumed
+
+    path = tmp_path / "events.jsonl"
+    w = EventWriter(path)
+    w.emit(End(status="stopped"))
+    w.close()
+    with path.open("a") as fh:
+        fh.write('{"type": "epoch", "epo')  # a writer killed mid-line
+    w = EventWriter(path)
+    w.emit(Resumed(fits_done=1))
+    w.close()
+    t = EventTailer(path)
+    assert [e.type for e in t.poll()] == ["end", "resumed"] and t.skipped == 1
+
+
+def test_a_line_nested_too_deep_is_skipped_not_fatal(tmp_path):
+    from rcekd_core.runs.events import End
+
+    path = tmp_path / "events.jsonl"
+    path.write_text("[" * 100_000 + "\n")
+    w = EventWriter(path)
+    w.emit(End())
+    w.close()
+    t = EventTailer(path)
+    assert [e.type for e in t.poll()] == ["end"] and t.skipped == 1
