@@ -45,6 +45,8 @@ def cache_key(cfg: DataConfig, source: Source, kcore: int) -> str:
     parts: dict = {"source": source.name, "kcore": kcore, "version": PREPROCESS_VERSION}
     if not source.kcore_items:  # only there, so the keys of the other sources stay as they were
         parts["item_kcore"] = item_kcore(source, kcore)
+    if source.repeats != "earliest":
+        parts["repeats"] = source.repeats
     if source.name == "file" and cfg.file:
         path = Path(cfg.file).expanduser().resolve()
         st = path.stat() if path.is_file() else None
@@ -110,7 +112,7 @@ def load_interactions(cfg: DataConfig, progress: Progress | None = None) -> Inte
     raw = source.load_raw(cfg, home)
     side = "" if source.kcore_items else " on users"
     say(f"preprocessing {source.name} ({len(raw)} rows, {kcore}-core{side})")
-    data = preprocess(raw, kcore, item_kcore(source, kcore))
+    data = preprocess(raw, kcore, item_kcore(source, kcore), source.repeats)
     if kcore == source.default_kcore:  # published numbers hold for the default filtering only
         _check_expected(source, data, home)
     _write_cache(cached_path, data)

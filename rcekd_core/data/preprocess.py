@@ -7,6 +7,7 @@ Rules (all deterministic, so a given raw file always yields the same arrays):
   raw file (stable tie-break on the original row number).
 * Duplicates: a repeated (user, item) pair keeps only its earliest interaction (smallest
   timestamp, then earliest in the file). Removed before k-core, so repeats do not count.
+  A source may keep the latest one instead (repeats="latest": Gowalla, as the authors' data).
 * k-core: users and items with fewer than k interactions are dropped, repeatedly, until
   every remaining user and item has at least k (the unique maximal k-core). k <= 1 keeps all.
   A source may filter users only (item_kcore=0: CiteULike's "5-core users"); since the
@@ -17,6 +18,8 @@ Rules (all deterministic, so a given raw file always yields the same arrays):
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -56,10 +59,16 @@ def kcore_mask(user: np.ndarray, item: np.ndarray, k: int, item_k: int | None = 
         keep[np.flatnonzero(keep)[~ok]] = False
 
 
-def preprocess(df: pd.DataFrame, kcore: int = 0, item_kcore: int | None = None) -> Interactions:
+def preprocess(
+    df: pd.DataFrame,
+    kcore: int = 0,
+    item_kcore: int | None = None,
+    repeats: Literal["earliest", "latest"] = "earliest",
+) -> Interactions:
     """Turn a raw (user, item, timestamp) frame into sorted, re-indexed Interactions.
 
-    Duplicates rule: a repeated (user, item) pair keeps only its earliest interaction.
+    Duplicates rule: a repeated (user, item) pair keeps only its earliest interaction (its
+    latest with repeats="latest"; ties: the later row in the file).
     item_kcore: the items' threshold when it differs from the users' kcore (0: users only).
     See the module docstring for the ordering, k-core and re-indexing rules.
     """
@@ -70,9 +79,12 @@ def preprocess(df: pd.DataFrame, kcore: int = 0, item_kcore: int | None = None) 
     ts = df["timestamp"].to_numpy(dtype="float64")
     row = np.arange(len(df))
 
-    # Chronological per user, ties by file order; then the first of each (user, item) wins.
+    # Chronological per user, ties by file order; then the first (or last) of each (user, item) wins.
+    if repeats not in ("earliest", "latest"):
+        raise ValueError(f"repeats must be 'earliest' or 'latest', not {repeats!r}")
     order = np.lexsort((row, ts, u0))
-    first = ~pd.DataFrame({"u": u0[order], "i": i0[order]}).duplicated().to_numpy()
+    keep = "first" if repeats == "earliest" else "last"
+    first = ~pd.DataFrame({"u": u0[order], "i": i0[order]}).duplicated(keep=keep).to_numpy()
     order = order[first]
 
     order = order[kcore_mask(u0[order], i0[order], kcore, item_kcore)]

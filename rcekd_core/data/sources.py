@@ -39,6 +39,7 @@ class Source:
     default_kcore: int
     load_raw: Callable[[DataConfig, Path], pd.DataFrame]
     kcore_items: bool = True  # False: the k-core filters users only (CiteULike's "5-core users")
+    repeats: str = "earliest"  # which interaction a repeated (user, item) pair keeps: or "latest"
 
 
 def rcekd_home() -> Path:
@@ -175,10 +176,13 @@ SOURCES: dict[str, Source] = {
         Source(
             "gowalla",
             "Gowalla check-ins (SNAP loc-gowalla_totalCheckins.txt[.gz] in "
-            "$RCEKD_HOME/raw/gowalla/); repeats merged, 10-core",
+            "$RCEKD_HOME/raw/gowalla/); repeats merged at the latest visit, 10-core",
             {"users": 29858, "items": 40988, "interactions": 1027464},
             10,
             _gowalla,
+            # the authors' data merged repeats at the first line of each (user, location) in
+            # SNAP's newest-first file (RecBole's gowalla-merged), i.e. at the latest check-in
+            repeats="latest",
         ),
         Source(
             "yelp",

@@ -92,27 +92,23 @@ def uniform_outside(contexts: KDContexts, excluded: torch.Tensor, n_items: int, 
 
 
 def gumbel_pairs(logw: torch.Tensor, pairs: int, gen: torch.Generator) -> torch.Tensor:
-    """[rows, pairs, 2] independent pairs of two distinct columns, each pair drawn ∝ exp(logw).
+    """[rows, pairs, 2] independent pairs of two distinct columns with P(a, b) ∝ w_a w_b (a ≠ b).
 
-    Per pair: a first column ∝ exp(logw), then a second one ∝ exp(logw) among the others (Gumbel
-    top-2 with fresh noise per pair). This is the law of two draws with replacement redrawn until
-    they differ; columns may repeat across pairs. logw [rows, cols] may hold -inf.
+    The law of two draws with replacement ∝ w = exp(logw), redrawn while they tie, in one shot:
+    the first column from its marginal ∝ w_a (W - w_a), the second ∝ w_b among the others (each
+    a Gumbel-max with fresh noise per pair). Columns may repeat across pairs. logw [rows, cols]
+    may hold -inf; a row with fewer than two finite columns gives junk (callers mask it).
     """
     rows, cols = logw.shape
-    u = torch.rand(rows, pairs, cols, generator=gen, device=logw.device).clamp_(1e-12, 1 - 1e-7)
-    return (logw.unsqueeze(1) - torch.log(-torch.log(u))).topk(min(2, cols), dim=2).indices
+    lse = torch.logsumexp(logw, dim=1, keepdim=True)
+    rest = torch.log1p(-torch.exp(logw - lse).clamp(max=1.0))  # log((W - w_a) / W)
+    first_logw = torch.where(torch.isfinite(lse), logw + rest, torch.full_like(logw, float("-inf")))
 
+    def noise() -> torch.Tensor:
+        u = torch.rand(rows, pairs, cols, generator=gen, device=logw.device).clamp_(1e-12, 1 - 1e-7)
+        return -torch.log(-torch.log(u))
 
-@torch.no_grad()
-def unseen_counts(contexts: KDContexts, n_items: int, chunk: int = 1024) -> torch.Tensor:
-    """[n] the number of items (1..n_items) outside each context's history, chunked over contexts."""
-    out = []
-    step = max(1, min(chunk, (1 << 22) // (n_items + 1)))
-    for s in range(0, contexts.n, step):
-        ids = torch.arange(s, min(s + step, contexts.n))
-        seen = torch.zeros(len(ids), n_items + 1, dtype=torch.bool)
-        hist = contexts.history(ids)
-        if hist.numel():
-            seen.scatter_(1, hist, True)
-        out.append(n_items - seen[:, 1:].sum(1))
-    return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
+    first = (first_logw.unsqueeze(1) + noise()).argmax(dim=2, keepdim=True)  # [rows, pairs, 1]
+    second_logw = logw.unsqueeze(1).expand(rows, pairs, cols).scatter(2, first, float("-inf"))
+    second = (second_logw + noise()).argmax(dim=2, keepdim=True)
+    return torch.cat([first, second], 2)

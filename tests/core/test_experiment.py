@@ -114,3 +114,27 @@ def test_a_used_run_directory_is_refused_and_left_alone(run, monkeypatch, tmp_pa
         run_experiment(cfg, d.root)
     assert {p.name: p.stat().st_mtime_ns for p in d.root.iterdir()} == before
     assert not (tmp_path / "home" / "teachers").exists()  # nothing trained
+
+
+@pytest.mark.parametrize("positions", ["last", "all"])
+def test_a_sequential_pair_runs_under_the_ratio_protocol(positions, tmp_path, monkeypatch):
+    """The paper's protocol for its HSTU runs: per-user 80/10/10, the validation and test sets
+    as targets, students distilled at the last training state or at every training prefix."""
+    from rcekd_core.data.sequences import SequenceData
+    from rcekd_core.experiment import kd_positions, prepare
+    from rcekd_core.kd.contexts import KDContexts
+    from rcekd_core.runs.events import Phase
+
+    monkeypatch.setenv("RCEKD_HOME", str(tmp_path / "home"))
+    cfg = load_config("demo", {**TINY, "methods": ["scratch", "kd", "rcekd"], "kd_positions": positions,
+                               "data": {**TINY["data"], "protocol": "ratio", "mean_len": 20}})
+    data: SequenceData = prepare(cfg).data
+    assert data.multi_target and int(data.n_valid.max()) >= 2  # sets, not single items
+    d = RunDir(tmp_path / "run")
+    run_experiment(cfg, d.root)
+    results = d.read_results()
+    assert set(results["protocol"]) == {"ratio"} and results["NDCG@10"].notna().all()
+    view = next(e for e in read_events(d.events) if isinstance(e, Phase) and e.phase == "teacher_view")
+    contexts = KDContexts(data, kd_positions(cfg), cfg.student.max_len)
+    want = data.n_users if positions == "last" else int((data.train_lengths - 1).clamp(0, 9).sum())
+    assert view.contexts == contexts.n == want

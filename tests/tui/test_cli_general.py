@@ -71,8 +71,6 @@ def test_distill_demo_mf_end_to_end(home, teacher, student):
     # sampled softmax is for hstu only; mf takes bpr or ce
     (["--set", "student.loss=ssm"], "student.loss 'ssm'"),
     (["--set", "teacher.arch=lightgcn", "--set", "teacher.loss=bce"], "teacher.loss 'bce'"),
-    # a sequential preset under ratio
-    (["--preset", "demo", "--set", "data.protocol=ratio"], "data.protocol loo"),
 ])
 def test_bad_general_combinations_exit_2_with_one_line_and_write_nothing(args, needle, home):
     d = home / "bad"

@@ -127,7 +127,7 @@ def gowalla_rows() -> list[tuple[int, str, int]]:
     for u in range(11):
         for j in range(11):
             rows.append((u, f"2010-{1 + j % 9:02d}-{1 + u:02d}T{j:02d}:{u:02d}:27Z", 100 + j))
-    rows.append((0, "2010-10-19T23:55:27Z", 105))  # a repeat, later: user 0 keeps the first visit
+    rows.append((0, "2010-10-19T23:55:27Z", 105))  # a repeat, later: merged at this latest visit
     # user 50: 10 check-ins at 9 distinct places -> repeats merged first, so fewer than 10: dropped
     rows += [(50, f"2010-03-0{1 + j}T10:00:00Z", 100 + j) for j in range(9)]
     rows.append((50, "2010-03-20T10:00:00Z", 100))
@@ -153,8 +153,11 @@ def test_gowalla_10core_merged_repeats_chronological(home, monkeypatch):
     assert_chronological(data)
     first = sorted((t, loc) for u, t, loc in rows[:121] if u == 3)
     assert by_user(data)[3] == [loc - 99 for _, loc in first]
+    # repeats are merged at the latest check-in, as the authors' data (RecBole's gowalla-merged
+    # keeps the first line of each pair, and SNAP lists each user's check-ins newest first)
     user0 = data.user == 0
-    assert data.timestamp[user0][data.item[user0] == 6].tolist() == [unix("2010-06-01T05:00:27Z")]
+    assert data.timestamp[user0][data.item[user0] == 6].tolist() == [unix("2010-10-19T23:55:27Z")]
+    assert by_user(data)[0][-1] == 6
     assert loader.dataset_info(DataConfig(source="gowalla"))["kcore"] == 10
 
 

@@ -143,3 +143,22 @@ def test_deterministic():
     a, b = preprocess(df, 2), preprocess(df.copy(), 2)
     for f in ("user", "item", "timestamp"):
         assert np.array_equal(getattr(a, f), getattr(b, f))
+
+
+def test_duplicates_keep_latest_when_asked():
+    rows = [("u", "a", 5), ("u", "b", 4), ("u", "a", 3), ("u", "a", 9), ("u", "b", 4)]
+    data = preprocess(raw(rows), 0, repeats="latest")
+    assert triples(data, ["u"], ["a", "b"]) == [("u", "b", 4.0), ("u", "a", 9.0)]
+    with pytest.raises(ValueError):
+        preprocess(raw(rows), 0, repeats="middle")
+
+
+def test_kcore_on_users_only():
+    # u1 has 3 items, u2 has 2; item c has one user: it stays when items are not filtered
+    rows = [("u1", "a", 1), ("u1", "b", 2), ("u1", "c", 3), ("u2", "a", 1), ("u2", "b", 2)]
+    users_only = preprocess(raw(rows), 3, item_kcore=0)
+    assert (users_only.n_users, users_only.n_items, len(users_only)) == (1, 3, 3)
+    assert kcore_mask(np.array([0, 0, 1]), np.array([0, 1, 1]), 2, 0).tolist() == [True, True, False]
+    assert kcore_mask(np.array([0, 0, 1]), np.array([0, 1, 1]), 0, 2).tolist() == [False, True, True]
+    with pytest.raises(DataError):  # both sides: the 3-core is empty
+        preprocess(raw(rows), 3)
