@@ -35,10 +35,11 @@ EPS = 1e-10  # the authors' 1e-10 inside both logs of the BCE
 class CDSettings(MethodSettings):
     """CD (Lee et al. 2019): soft-label BCE on student-guided samples.
 
-    Defaults: the authors' configs/citeulike/bpr/cd.yaml (identical in every cd.yaml of theirs).
+    Defaults: the authors' configs/citeulike/hstu/cd.yaml (a sequential student, like the project's
+    default); every cd.yaml of theirs (bpr, lightgcn, hstu; citeulike, gowalla, yelp) has the same values.
     """
 
-    lam: float = setting(0.5, "weight λ of the KD term (authors: lmbda 0.5, configs/citeulike/bpr/cd.yaml)", ge=0)
+    lam: float = setting(0.5, "weight λ of the KD term (authors: lmbda 0.5, configs/citeulike/hstu/cd.yaml)", ge=0)
     N: int = setting(3000, "student top-N pool, history masked (authors: cd_sample_num 3000)", gt=0, items=True)
     T: float = setting(20.0, "position weight exp(-(rank + 1) / N / T) (authors: cd_T 20)", gt=0)
     n: int = setting(2, "distinct items distilled per context (authors: cd_n_distill 2)", gt=0)

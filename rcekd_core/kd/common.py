@@ -89,26 +89,3 @@ def uniform_outside(contexts: KDContexts, excluded: torch.Tensor, n_items: int, 
         items.append(top.indices)
         valid.append(torch.isfinite(top.values))
     return torch.cat(items), torch.cat(valid)
-
-
-def gumbel_pairs(logw: torch.Tensor, pairs: int, gen: torch.Generator) -> torch.Tensor:
-    """[rows, pairs, 2] independent pairs of two distinct columns with P(a, b) ∝ w_a w_b (a ≠ b).
-
-    The law of two draws with replacement ∝ w = exp(logw), redrawn while they tie, in one shot:
-    the first column from its marginal ∝ w_a (W - w_a), the second ∝ w_b among the others (each
-    a Gumbel-max with fresh noise per pair). Columns may repeat across pairs. logw [rows, cols]
-    may hold -inf; a row with fewer than two finite columns gives junk (callers mask it).
-    """
-    rows, cols = logw.shape
-    lse = torch.logsumexp(logw, dim=1, keepdim=True)
-    rest = torch.log1p(-torch.exp(logw - lse).clamp(max=1.0))  # log((W - w_a) / W)
-    first_logw = torch.where(torch.isfinite(lse), logw + rest, torch.full_like(logw, float("-inf")))
-
-    def noise() -> torch.Tensor:
-        u = torch.rand(rows, pairs, cols, generator=gen, device=logw.device).clamp_(1e-12, 1 - 1e-7)
-        return -torch.log(-torch.log(u))
-
-    first = (first_logw.unsqueeze(1) + noise()).argmax(dim=2, keepdim=True)  # [rows, pairs, 1]
-    second_logw = logw.unsqueeze(1).expand(rows, pairs, cols).scatter(2, first, float("-inf"))
-    second = (second_logw + noise()).argmax(dim=2, keepdim=True)
-    return torch.cat([first, second], 2)

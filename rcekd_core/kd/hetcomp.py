@@ -233,17 +233,21 @@ class HetComp(Distiller):
             self._set_current()
         self.v_result = round(self.stage.double().mean().item(), 2)
 
-    def _excluded(self, ids: torch.Tensor, shape: torch.Size, device: torch.device, *lists: torch.Tensor) -> torch.Tensor:
-        """[B, items + 1] True at padding, each context's history, its positives and `lists`."""
+    def _excluded(self, ids: torch.Tensor, shape: torch.Size, device: torch.device) -> torch.Tensor:
+        """[B, items + 1] True at padding, each context's history and its positives."""
         out = torch.zeros(shape, dtype=torch.bool, device=device)
         out[:, 0] = True
-        hist = self.contexts.history(ids).to(device)
-        if hist.numel():
-            out.scatter_(1, hist, True)
-        for x in (self.positive[ids], *lists):
+        for x in (self.contexts.history(ids), self.positive[ids]):
             if x.numel():
                 out.scatter_(1, x.to(device), True)
         return out
+
+    @staticmethod
+    def _others_lse(s: torch.Tensor, excluded: torch.Tensor, block: torch.Tensor) -> torch.Tensor:
+        """log Σ e^{s_o} over the items neither excluded nor in `block` [B, k] ([B])."""
+        if block.numel():
+            excluded = excluded.scatter(1, block, True)
+        return torch.logsumexp(s.masked_fill(excluded, NEG), dim=1)
 
     def loss(self, ids, states, student):
         c = self.c
@@ -254,8 +258,9 @@ class HetComp(Distiller):
         if c.rank_phase and self.v_result >= self.last:
             s = scores.clamp(-SCORE_CLAMP, SCORE_CLAMP)
             h, q = c.K // 2, c.K // 10
-            den_h = torch.logsumexp(s.masked_fill(self._excluded(ids, s.shape, s.device, cur[:, :h]), NEG), dim=1)
-            den_q = torch.logsumexp(s.masked_fill(self._excluded(ids, s.shape, s.device, cur[:, :q]), NEG), dim=1)
+            excluded = self._excluded(ids, s.shape, s.device)
+            den_h = self._others_lse(s, excluded, cur[:, :h])
+            den_q = self._others_lse(s, excluded, cur[:, :q])
             per_pos = capped_pl(s.gather(1, pos), pos_valid, den_h)
             per_top = (capped_pl(s.gather(1, cur[:, :h]), cur_valid[:, :h], den_h)
                        + capped_pl(s.gather(1, cur[:, :q]), cur_valid[:, :q], den_q))
@@ -264,7 +269,7 @@ class HetComp(Distiller):
         valid = torch.cat([pos_valid, cur_valid], 1)
         if c.form == "per_item":
             s = scores.clamp(-SCORE_CLAMP, SCORE_CLAMP)
-            others = torch.logsumexp(s.masked_fill(self._excluded(ids, s.shape, s.device, cur), NEG), dim=1)
+            others = self._others_lse(s, self._excluded(ids, s.shape, s.device), cur)
             s_m = s.gather(1, items)
             below = torch.logaddexp(s_m, others.unsqueeze(1)).clamp(min=LOG_FLOOR)
             return -2 * torch.where(valid, s_m - below, torch.zeros_like(s_m)).sum(1), extras

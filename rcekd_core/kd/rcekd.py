@@ -20,10 +20,25 @@ import torch
 from ..errors import ConfigError
 from ..settings import MethodSettings, setting
 from .base import Distiller, masked_softmax, rowwise_isin, soft_ce, student_top
-from .common import NEG, gumbel_topk, student_top_masked, unseen_counts
-from .contexts import mask_history_
+from .common import NEG, gumbel_topk, student_top_masked
+from .contexts import KDContexts, mask_history_
 
 CLAMP = 50  # from the authors' code
+
+
+@torch.no_grad()
+def unseen_counts(contexts: KDContexts, n_items: int, chunk: int = 1024) -> torch.Tensor:
+    """[n] the number of items (1..n_items) outside each context's history, chunked over contexts."""
+    out = []
+    step = max(1, min(chunk, (1 << 22) // (n_items + 1)))
+    for s in range(0, contexts.n, step):
+        ids = torch.arange(s, min(s + step, contexts.n))
+        seen = torch.zeros(len(ids), n_items + 1, dtype=torch.bool)
+        hist = contexts.history(ids)
+        if hist.numel():
+            seen.scatter_(1, hist, True)
+        out.append(n_items - seen[:, 1:].sum(1))
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
 
 
 def reverse_cumsum(x: torch.Tensor) -> torch.Tensor:

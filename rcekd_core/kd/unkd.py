@@ -18,9 +18,10 @@ unkd_lamda = 0 share).
 Per refresh (once per epoch), chunked over contexts: the teacher's scores with the context's
 history masked; inside each group its unseen items ranked by the teacher, the top 1000 kept;
 position i weighs exp(-(i+1)/T). draws="authors": each pair = two positions drawn with
-replacement ∝ weight, redrawn until they differ (per pair: Gumbel top-2, fresh noise; items may
-repeat across pairs); draws="distinct" (former sampler): 2k distinct positions per group, draws
-2m and 2m+1 paired. Each pair ordered by the teacher (better position = "hi"). A pair is
+replacement ∝ weight, redrawn until they differ, i.e. P(a, b) ∝ w_a w_b for a ≠ b
+(pair_positions draws that law in one shot by inverse CDF; items may repeat across pairs);
+draws="distinct" (former sampler): 2k distinct positions among the group's top 2k + 20·T,
+draws 2m and 2m+1 paired. Each pair ordered by the teacher (better position = "hi"). A pair is
 invalid (masked) where a group has fewer than two unseen items for the context.
 Per batch: -log(σ(s_hi - s_lo) + 1e-10) per pair, averaged over the context's valid pairs
 (reduce="mean", the authors) or summed (reduce="sum", former behaviour).
@@ -35,11 +36,38 @@ import torch
 
 from ..settings import MethodSettings, setting
 from .base import Distiller
-from .common import gumbel_pairs, gumbel_topk
+from .common import gumbel_topk
 from .contexts import mask_history_
 
 EPS = 1e-10  # the authors' 1e-10 inside the log
 DEPTH = 1000  # the authors keep a group's top 1000 unseen items (negItems[:1000], a 1000-long ranking_list)
+
+
+def pair_positions(valid: torch.Tensor, T: float, k: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """k independent pairs (a, b) [rows, k] of distinct positions with P(a, b) ∝ w_a w_b, a ≠ b.
+
+    w_i = exp(-(i+1)/T) over each row's valid positions (a prefix: a ranking with -inf last).
+    That is the law of two draws with replacement ∝ w redrawn while they tie, drawn in one shot
+    by inverse CDF: a from its marginal ∝ w_a (W - w_a), then b ∝ w_b among the positions ≠ a
+    (a uniform in [0, W - w_a) mapped past a's slot). O(rows · (depth + k log depth)); rows
+    with fewer than two valid positions give junk (callers mask them).
+    """
+    rows, depth = valid.shape
+    i = torch.arange(depth, device=valid.device, dtype=torch.float64)
+    w = torch.where(valid, torch.exp(-(i + 1) / T), torch.zeros((), dtype=torch.float64, device=valid.device))
+    total = w.sum(1, keepdim=True)
+    first_cdf = (w * (total - w)).cumsum(1)
+    u = torch.rand(rows, k, generator=gen, device=valid.device, dtype=torch.float64) * first_cdf[:, -1:]
+    a = torch.searchsorted(first_cdf, u, right=True).clamp_(max=depth - 1)
+    cdf = w.cumsum(1)
+    w_a = w.gather(1, a)
+    before = cdf.gather(1, a) - w_a
+    u = torch.rand(rows, k, generator=gen, device=valid.device, dtype=torch.float64) * (total - w_a)
+    b = torch.searchsorted(cdf, torch.where(u < before, u, u + w_a), right=True).clamp_(max=depth - 1)
+    n_valid = valid.sum(1, keepdim=True)
+    step = torch.where(a + 1 < n_valid, a + 1, (a - 1).clamp(min=0))
+    b = torch.where(b == a, step, b)  # only a float tie at a slot's edge can land on a
+    return a, b
 
 
 def popularity_groups(pop: torch.Tensor, groups: int) -> torch.Tensor:
@@ -132,7 +160,7 @@ class UnKD(Distiller):
     name = "unkd"
     Settings = UnKDSettings
 
-    def __init__(self, settings: "UnKDSettings", setup):
+    def __init__(self, settings: UnKDSettings, setup):
         super().__init__(settings, setup)
         c = settings
         pop = self.contexts.data.train_item_counts()
@@ -172,25 +200,24 @@ class UnKD(Distiller):
         """(hi, lo, valid) [rows, k] for one group; scores [rows, group size] of its members."""
         c = self.c
         rows = scores.size(0)
-        depth = min(members.numel(), DEPTH)
+        # authors: their top 1000; distinct (former): the top 2k + 20 T, deeper weighs < e^-20
+        depth = min(members.numel(), DEPTH if c.draws == "authors" else 2 * k + int(20 * c.T))
         out = torch.zeros(rows, k, dtype=torch.long, device=scores.device)
         if depth < 2:
             return out, out.clone(), torch.zeros_like(out, dtype=torch.bool)
         top = scores.topk(depth, dim=1)
         valid = torch.isfinite(top.values)
-        i = torch.arange(depth, device=scores.device, dtype=torch.float32)
-        logw = torch.where(valid, -(i + 1) / c.T, float("-inf"))
         if c.draws == "authors":
-            step = max(1, (1 << 22) // (k * depth))  # the noise [step, k, depth] stays ~16 MB
-            pos = torch.cat([gumbel_pairs(logw[s: s + step], k, self.gen) for s in range(0, rows, step)])
-            a, b = pos[:, :, 0], pos[:, :, 1]
+            a, b = pair_positions(valid, c.T, k, self.gen)
             m = k
         else:
+            i = torch.arange(depth, device=scores.device, dtype=torch.float32)
+            logw = torch.where(valid, -(i + 1) / c.T, float("-inf"))
             m = min(k, depth // 2)
             pos = gumbel_topk(logw, 2 * m, self.gen)
             a, b = pos[:, 0::2], pos[:, 1::2]  # consecutive draws pair up; blocked ones come last
         hi_pos, lo_pos = torch.minimum(a, b), torch.maximum(a, b)
-        ok = valid.gather(1, hi_pos) & valid.gather(1, lo_pos)
+        ok = valid.gather(1, hi_pos) & valid.gather(1, lo_pos) & (hi_pos != lo_pos)  # < 2 unseen: none
         items = members[top.indices]
         pad = out[:, m:]
         hi = torch.cat([items.gather(1, hi_pos), pad], 1)

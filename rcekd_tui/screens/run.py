@@ -18,7 +18,12 @@ from textual.widgets import Footer, RichLog, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
 from rcekd_core.runs.events import End, Epoch, EventTailer, Result
-from rcekd_core.runs.status import RESUMABLE, process_alive, run_status, why_not_resumable
+from rcekd_core.runs.status import (
+    RESUMABLE,
+    process_alive,
+    run_status,
+    why_not_resumable,
+)
 from rcekd_core.runs.store import EVENTS, STDOUT, STOP, RunDir
 
 from .. import launch
@@ -100,7 +105,9 @@ class RunScreen(Screen):
 
         def nap(seconds: float) -> None:  # after every poll: how far the follower has read
             self._polled_to, self._polled_at = tailer.offset, time.monotonic()
-            time.sleep(seconds)
+            wake = time.monotonic() + seconds
+            while not worker.is_cancelled and time.monotonic() < wake:  # leaving the screen is instant
+                time.sleep(0.05)
 
         for batch in follow(self.run.events, lambda: worker.is_cancelled, sleep=nap, tailer=tailer):
             self.post_message(EventsBatch(self.run_dir, batch, tailer.skipped, tailer.offset))

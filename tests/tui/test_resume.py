@@ -42,17 +42,6 @@ def epochs_written(run: Path) -> int:
         return 0
 
 
-def run_until(proc: subprocess.Popen, run: Path, n_epochs: int, sig: int) -> None:
-    """Send `sig` once the run has written n_epochs epoch events (or let it end)."""
-    deadline = time.monotonic() + 120
-    while proc.poll() is None and time.monotonic() < deadline:
-        if epochs_written(run) >= n_epochs:
-            proc.send_signal(sig)
-            break
-        time.sleep(0.01)
-    proc.wait(timeout=120)
-
-
 @pytest.fixture(scope="module")
 def preset(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("preset") / "tiny.yaml"
@@ -60,46 +49,70 @@ def preset(tmp_path_factory) -> Path:
     return path
 
 
+POINTS = sorted(random.Random(7).sample(range(1, EPOCHS), 3))  # epochs after which SIGKILL lands
+
+
 @pytest.fixture(scope="module")
-def uninterrupted(preset, tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("full")
-    proc = distill(["--preset", str(preset), "--run-dir", str(root / "run")], root / "home")
-    assert proc.wait(timeout=300) == 0, proc.stdout.read().decode()
-    assert epochs_written(root / "run") == EPOCHS
-    return root / "run"
+def runs(preset, tmp_path_factory) -> dict:
+    """An uninterrupted run, three runs killed with SIGKILL and one stopped with SIGTERM (each
+    with its own cache, so its teacher trains too), all side by side; then every interrupted
+    run resumed, side by side."""
+    root = tmp_path_factory.mktemp("runs")
+    cases = {"full": None, **{f"kill{p}": (p, signal.SIGKILL) for p in POINTS}, "term": (7, signal.SIGTERM)}
+    procs = {name: distill(["--preset", str(preset), "--run-dir", str(root / name)], root / f"home-{name}")
+             for name in cases}
+    codes = {}
+    deadline = time.monotonic() + 300
+    pending = {n: c for n, c in cases.items() if c is not None}
+    while pending and time.monotonic() < deadline:
+        for name, (point, sig) in list(pending.items()):
+            if procs[name].poll() is not None:  # ended before its point: the test below says so
+                del pending[name]
+            elif epochs_written(root / name) >= point:
+                procs[name].send_signal(sig)
+                del pending[name]
+        time.sleep(0.01)
+    for name, proc in procs.items():
+        codes[name] = proc.wait(timeout=300)
+    assert codes["full"] == 0, procs["full"].stdout.read().decode()
+    written = {name: epochs_written(root / name) for name in cases}
+    resumed = {name: distill(["--resume", str(root / name)], root / f"home-{name}") for name in cases if name != "full"}
+    outputs = {name: p.communicate(timeout=300)[0].decode() for name, p in resumed.items()}
+    return {"root": root, "codes": codes, "written": written,
+            "resumed": {n: p.returncode for n, p in resumed.items()}, "outputs": outputs}
 
 
-@pytest.mark.parametrize("point", sorted(random.Random(7).sample(range(1, EPOCHS), 3)))
-def test_sigkill_anywhere_then_resume_gives_the_same_results(point, preset, uninterrupted, tmp_path):
-    run, home = tmp_path / "run", tmp_path / "home"  # its own cache: the teacher is trained here too
-    run_until(distill(["--preset", str(preset), "--run-dir", str(run)], home), run, point, signal.SIGKILL)
-    assert epochs_written(run) < EPOCHS  # killed before the end
-    resumed = distill(["--resume", str(run)], home)
-    out = resumed.communicate(timeout=300)[0].decode()
-    assert resumed.returncode == 0, out
-    assert (run / "results.csv").read_bytes() == (uninterrupted / "results.csv").read_bytes()
+def metric_keys(run: Path) -> list:
+    return sorted(tuple(line.split(",")[:4]) for line in (run / "metrics.csv").read_text().splitlines()[1:])
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_sigkill_anywhere_then_resume_gives_the_same_results(point, runs):
+    root, name = runs["root"], f"kill{point}"
+    run, full = root / name, root / "full"
+    assert runs["codes"]["full"] == 0 and runs["written"]["full"] == EPOCHS
+    assert runs["codes"][name] == -signal.SIGKILL and runs["written"][name] < EPOCHS  # killed before the end
+    assert runs["resumed"][name] == 0, runs["outputs"][name]
+    assert (run / "results.csv").read_bytes() == (full / "results.csv").read_bytes()
     events = [json.loads(x) for x in (run / "events.jsonl").read_text().splitlines() if x.strip()]
     assert [e["type"] for e in events].count("resumed") == 1 and events[-1]["type"] == "end"
     assert events[-1]["status"] == "finished"
     assert not list(run.rglob("*.tmp")) and not list(run.rglob("*.resume.pt"))
-    # metrics.csv holds each epoch once, as the uninterrupted run's does
-    keys = lambda p: sorted(tuple(line.split(",")[:4]) for line in (p / "metrics.csv").read_text().splitlines()[1:])  # noqa: E731
-    assert keys(run) == keys(uninterrupted)
+    assert metric_keys(run) == metric_keys(full)  # each epoch once, as the uninterrupted run has it
 
 
-def test_sigterm_stops_cleanly_and_resume_finishes(preset, uninterrupted, tmp_path):
-    run, home = tmp_path / "run", tmp_path / "home"
-    proc = distill(["--preset", str(preset), "--run-dir", str(run)], home)
-    run_until(proc, run, 7, signal.SIGTERM)
-    assert proc.returncode == 128 + signal.SIGTERM, proc.stdout.read().decode()
-    last = json.loads((run / "events.jsonl").read_text().splitlines()[-1])
-    assert last["type"] == "end" and last["status"] == "stopped"
-    resumed = distill(["--resume", str(run)], home)
-    assert resumed.wait(timeout=300) == 0
-    assert (run / "results.csv").read_bytes() == (uninterrupted / "results.csv").read_bytes()
+def test_sigterm_stops_cleanly_and_resume_finishes(runs):
+    root = runs["root"]
+    assert runs["codes"]["term"] == 128 + signal.SIGTERM
+    events = [json.loads(x) for x in (root / "term" / "events.jsonl").read_text().splitlines() if x.strip()]
+    stopped = next(i for i, e in enumerate(events) if e["type"] == "end")
+    assert events[stopped]["status"] == "stopped" and events[stopped + 1]["type"] == "resumed"
+    assert runs["resumed"]["term"] == 0, runs["outputs"]["term"]
+    assert (root / "term" / "results.csv").read_bytes() == (root / "full" / "results.csv").read_bytes()
 
 
-def test_resume_refuses_a_finished_run_and_extra_options(uninterrupted, tmp_path):
+def test_resume_refuses_a_finished_run_and_extra_options(runs, tmp_path):
+    uninterrupted = runs["root"] / "full"
     from typer.testing import CliRunner
 
     from rcekd_tui.cli import app

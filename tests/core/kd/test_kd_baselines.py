@@ -249,8 +249,8 @@ def test_dcd_matches_reference(prob):
 
 
 def test_cd_matches_reference(prob):
-    N, n_keep, T = 10, 2, 20.0
-    d = CD(CDSettings(N=N, n=n_keep, T=T), prob.setup(seed=1))
+    N, n_keep, T = 10, 2, 20.0  # the former label and sampler (switches); the authors' in test_cd_reference.py
+    d = CD(CDSettings(N=N, n=n_keep, T=T, t1=1.0, draws="distinct"), prob.setup(seed=1))
     d.refresh(prob.student)
     want = {}
     for n, c in enumerate(prob.ctx):
@@ -269,7 +269,7 @@ def test_cd_keeps_the_better_of_each_pair():
     """Kept positions are the minimum of two draws: biased to the top even with flat weights."""
     prob = Problem("all", seed=3)
     N = 10
-    d = CD(CDSettings(N=N, n=1, T=1e6), prob.setup(seed=0))
+    d = CD(CDSettings(N=N, n=1, T=1e6, draws="distinct"), prob.setup(seed=0))
     ranks = []
     for _ in range(30):
         d.refresh(prob.student)
@@ -284,8 +284,9 @@ def test_cd_keeps_the_better_of_each_pair():
 
 
 def test_unkd_groups_and_loss_match_reference(prob):
-    G, P = 3, 4
-    d = UnKD(UnKDSettings(groups=G, pairs=P), prob.setup(seed=2))
+    G, P = 3, 4  # the former rules (switches), P pairs per group; the authors' in test_unkd_reference.py
+    d = UnKD(UnKDSettings(groups=G, pairs=G * P, grouping="equal_mass", unseen_items="last_group",
+                          draws="distinct", reduce="sum"), prob.setup(seed=2))
     pop = [0] * (N_ITEMS + 1)
     data = prob.data
     for u in range(data.n_users):
@@ -413,7 +414,10 @@ def test_pick_checkpoints():
 
 def test_de_matches_reference(prob, monkeypatch):
     E, epochs = 3, 4
-    d = DE(DESettings(experts=E, tau_start=1.0, tau_end=1e-3), prob.setup(seed=0, epochs=epochs))
+    # the former terms (switches): next item only, weight 1, per context, τ over setup.epochs;
+    # the authors' defaults are in test_de_reference.py
+    d = DE(DESettings(experts=E, tau_start=1.0, tau_end=1e-3, anneal_epochs=0, negatives=False, item_weight=1.0,
+                      unique_items=False), prob.setup(seed=0, epochs=epochs))
     assert {id(q) for q in d.parameters()} >= {id(q) for q in d.nets.parameters()} and d.parameters()
     for e in range(3):
         d.refresh(prob.student)
