@@ -1,7 +1,7 @@
 """`cd`: collaborative distillation, student-guided sampling (Lee et al., ICDM 2019).
 
 Follows the authors' `CD` class (woriazzc/RCEKD, modeling/KD/baseline.py: `get_rank_sample`,
-`get_loss`); docs/methods/cd.md has the formulas, the sources of the defaults and the deviations.
+`get_loss`); docs/methods.md (cd) has the formulas, the sources of the defaults and the deviations.
 
 Per refresh (once per epoch), for every context at once: the student's top-N items with the
 context's history masked; position j (0-based) weighs w_j = exp(-(j+1)/N/T).

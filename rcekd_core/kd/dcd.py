@@ -1,6 +1,6 @@
 """`dcd`: dual correction distillation, user side (Lee & Kim, CIKM 2021).
 
-Follows the authors' `DCD` (woriazzc/RCEKD, modeling/KD/baseline.py); docs/methods/dcd.md.
+Follows the authors' `DCD` (woriazzc/RCEKD, modeling/KD/baseline.py); docs/methods.md (dcd).
 Once: the teacher's top-M with each context's history masked; rank_T = position 0..M-1.
 Per refresh (once per epoch): rank_S = the student's 0-based rank of each of those items, by
 default among all items, the context's history included (the authors' argsort of every score;

@@ -2,7 +2,7 @@
 
 Follows the authors' `DE` class (woriazzc/RCEKD, modeling/KD/baseline.py: `__init__`,
 `do_something_in_each_epoch`, `get_DE_loss`, `get_loss`; the `Expert` MLP of
-modeling/KD/utils.py); docs/methods/de.md has the formulas, the sources of the defaults and the
+modeling/KD/utils.py); docs/methods.md (de) has the formulas, the sources of the defaults and the
 deviations.
 
 For a sequential model the "user embedding" is the context state and the item embedding is a

@@ -1,6 +1,6 @@
 """`hetcomp`: distillation from a teacher's training trajectory (Kang et al., WWW 2023).
 
-Follows the authors' `HetComp` (woriazzc/RCEKD, modeling/KD/baseline.py); docs/methods/hetcomp.md.
+Follows the authors' `HetComp` (woriazzc/RCEKD, modeling/KD/baseline.py); docs/methods.md (hetcomp).
 Targets: history-masked top-K lists of teacher checkpoints saved while it trained (easy → hard).
 `pick: earliest` (the authors'): `checkpoints` lists in total, the first ones of [checkpoints
 before the best epoch, in epoch order, then the final teacher] (their sorted checkpoint folder

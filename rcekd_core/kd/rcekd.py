@@ -7,7 +7,7 @@ Per refresh (once per epoch by default), for every context at once:
 The teacher is frozen, so its softmaxes over Q^S and over J are computed here, not per batch.
 Per batch: KD = (1 - gamma) CE(Q^S) + gamma CE(J), both softmaxes taken on their own set.
 The user's history stays in Q^T and P, as in the authors' playground.py; `mask_history`
-masks it (Q^T and P from history-masked scores, as the baselines do). docs/methods/rcekd.md.
+masks it (Q^T and P from history-masked scores, as the baselines do). docs/methods.md (rcekd).
 """
 
 from __future__ import annotations

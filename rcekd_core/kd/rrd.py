@@ -1,7 +1,7 @@
 """`rrd`: relaxed ranking distillation (Kang et al., CIKM 2020, the RRD half of DE-RRD).
 
 Follows the authors' `RRD` (woriazzc/RCEKD, modeling/KD/baseline.py); defaults from their
-HSTU configs; docs/methods/rrd.md.
+HSTU configs; docs/methods.md (rrd).
 
 Once: the teacher's top-M with each context's history masked (TeacherView.topk_masked).
 Per refresh (once per epoch), for every context at once:

@@ -1,7 +1,7 @@
 """`unkd`: unbiased KD by popularity groups (Chen et al., WSDM 2023).
 
 Follows the authors' `UnKD` class (woriazzc/RCEKD, modeling/KD/baseline.py: `splitGroup`,
-`get_rank_negItems`, `do_something_in_each_epoch`, `get_loss`); docs/methods/unkd.md
+`get_rank_negItems`, `do_something_in_each_epoch`, `get_loss`); docs/methods.md (unkd)
 has the formulas, the sources of the defaults and the deviations.
 
 Once: item popularity = occurrences among the training positions of the sequences.

@@ -213,3 +213,15 @@ def test_a_newly_registered_method_gets_a_section():
         unregister("probe")
     assert "probe" not in default_config().method_settings
     assert "unknown setting 'probe'" in error_of({"probe": {"width": 5}})
+
+
+def test_every_shipped_preset_loads_and_validates():
+    from rcekd_core.config import PRESET_DIR
+
+    names = sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+    assert {"demo", "gowalla-hstu", "citeulike-hstu", "yelp-hstu", "gowalla"} <= set(names)
+    for name in names:
+        cfg = load_config(name)
+        assert cfg.name == name
+    hstu = load_config("gowalla-hstu")
+    assert (hstu.data.protocol, hstu.teacher.blocks, hstu.student.blocks, hstu.student.negatives) == ("ratio", 8, 1, 1024)
