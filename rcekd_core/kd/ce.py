@@ -19,11 +19,12 @@ from .base import Distiller, masked_softmax, soft_ce, student_top
 class KDSettings(MethodSettings):
     """Vanilla listwise CE on a fixed item list."""
 
-    lam: float = setting(1.0, "weight λ of the KD term", ge=0)
-    K: int = setting(50, "list length", gt=0, items=True)
-    tau: float = setting(1.0, "softmax temperature of both sides", gt=0)
+    lam: float = setting(1.0, "weight λ of the KD term (configs/citeulike/bpr/kd.yaml: lmbda 1)", ge=0)
+    K: int = setting(50, "list length (kd_K 50)", gt=0, items=True)
+    tau: float = setting(1.0, "softmax temperature of both sides (kd_tau 1)", gt=0)
     list: Literal["teacher", "student"] = setting(
-        "teacher", "teacher: the teacher's top-K (fixed); student: the student's top-K refreshed per epoch")
+        "student", "student: the student's top-K refreshed per epoch (the authors' kd_guide: student); "
+        "teacher: the teacher's top-K, fixed")
 
 
 class CEKD(Distiller):

@@ -10,6 +10,7 @@ from .base import score_chunk
 from .contexts import KDContexts, context_states, mask_history_
 
 NEG = -1e9  # finite stand-in for -inf where gradients flow: exp() is 0, backward never NaN
+SCORE_CAP = 80.0  # the authors' relaxed_ranking_loss (RRD, DCD) caps every student score here
 
 
 def gumbel_topk(logw: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:

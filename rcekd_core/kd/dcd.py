@@ -25,11 +25,10 @@ import torch
 from ..errors import ConfigError
 from ..settings import MethodSettings, setting
 from .base import Distiller, score_chunk
-from .common import gumbel_topk, masked_lse, relaxed_ranking_loss, student_ranks
+from .common import SCORE_CAP, gumbel_topk, masked_lse, relaxed_ranking_loss, student_ranks
 from .contexts import context_states
 
 FLOOR = 1e-5  # weight floor, the authors' torch.maximum(..., 1e-5)
-SCORE_CAP = 80.0  # the authors' relaxed_ranking_loss caps every student score here
 
 
 @torch.no_grad()

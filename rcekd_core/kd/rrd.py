@@ -22,7 +22,7 @@ import torch
 from ..errors import ConfigError
 from ..settings import MethodSettings, setting
 from .base import Distiller
-from .common import gumbel_topk, masked_lse, relaxed_ranking_loss, uniform_outside
+from .common import SCORE_CAP, gumbel_topk, masked_lse, relaxed_ranking_loss, uniform_outside
 
 
 @dataclass
@@ -70,7 +70,8 @@ class RRD(Distiller):
             self.chunk)
 
     def loss(self, ids, states, student):
-        s_int = student.score_items(states, self.interesting[ids])
-        s_un = student.score_items(states, self.uninteresting[ids])
+        # capped as the authors' relaxed_ranking_loss does (their exp() would overflow above it)
+        s_int = student.score_items(states, self.interesting[ids]).clamp(max=SCORE_CAP)
+        s_un = student.score_items(states, self.uninteresting[ids]).clamp(max=SCORE_CAP)
         den = masked_lse(s_un, self.unint_valid[ids])
         return relaxed_ranking_loss(s_int, self.int_valid[ids], den), {}

@@ -131,7 +131,7 @@ def data() -> SequenceData:
 
 
 @pytest.mark.parametrize("mode", ["cosine", "tempered"])
-@pytest.mark.parametrize("method,values", [("kd", {"K": 5}), ("rrd", {"K": 3, "L": 4, "M": 8}),
+@pytest.mark.parametrize("method,values", [("kd", {"K": 5, "list": "teacher"}), ("rrd", {"K": 3, "L": 4, "M": 8}),
                                            ("rcekd", {"K": 3, "L": 3, "M": 6})])
 def test_distillers_see_the_chosen_scale(mode, method, values):
     """Teacher view and student scores both come at the model's KD scale: the vanilla `kd` loss
