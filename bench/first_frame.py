@@ -136,8 +136,10 @@ def main() -> None:
         root = Path(tmp) / "runs"
         root.mkdir()
         if args.run_dir:
+            from rcekd_core.runs.store import CHECKPOINTS, LOCK  # not read by a viewer
+
             run = root / args.run_dir.resolve().name
-            shutil.copytree(args.run_dir, run, ignore=shutil.ignore_patterns("checkpoints"))
+            shutil.copytree(args.run_dir, run, ignore=shutil.ignore_patterns(CHECKPOINTS, LOCK))
         else:
             run = fake_run(root)
         script = Path(sys.executable).with_name("rcekd")

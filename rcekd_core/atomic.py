@@ -29,6 +29,8 @@ def atomic_file(path: Path, mode: str = "wb") -> Iterator[IO]:
         text = "b" not in mode
         with os.fdopen(fd, mode, **({"encoding": "utf-8", "newline": ""} if text else {})) as fh:
             yield fh
+            fh.flush()
+            os.fsync(fh.fileno())  # on disk before the rename: complete after a power loss too
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

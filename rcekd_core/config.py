@@ -63,7 +63,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
                 raise ValueError
             return float(value)
         if tp is str:
-            if isinstance(value, (dict, list)):
+            if value is None or isinstance(value, (dict, list)):  # YAML's empty value is not "None"
                 raise ValueError
             return str(value)
     except (TypeError, ValueError):
@@ -185,6 +185,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` brings defaults, not a repeat
+            continue
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(None, None, f"the key '{key}' is given twice",

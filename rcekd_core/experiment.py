@@ -110,16 +110,21 @@ class Experiment:
         self.cfg = prep.cfg
         self.run = RunDir(run_dir).create()
         self._lock = self.run.lock()
+        if not resume and self.run.holds_results():  # another process started here since check_new
+            self._lock.close()
+            raise ConfigError(f"'{self.run.root}' already holds a run; pass a new --run-dir")
         self.run.clear_stop()
         self.resuming = resume
         if resume:
-            for folder in (self.run.root, self.run.checkpoints):
+            for folder in (self.run.root, self.run.checkpoints, self.run.trajectory):
                 remove_temp_files(folder)  # what a killed writer left
         self.events = EventWriter(self.run.events)
         self.display = display
         self.metrics = MetricsCsv(self.run.metrics)
         # a resumed run keeps finished (and diverged) fits; stopped ones continue
         self.rows = [r for r in self.run.read_result_values() if r.get("status") in FINAL] if resume else []
+        if not any(r["model"] == "teacher" for r in self.rows):  # the references go with the teacher
+            self.rows = [r for r in self.rows if r["model"] != "popularity"]
         self.done = {(r["model"], r["method"], r["seed"]) for r in self.rows}
         self.stop_requested = False
         self.teacher_out: dict[str, RankingOutput] = {}
@@ -166,6 +171,8 @@ class Experiment:
                 "teacher_cached": cache.exists(), "torch": str(torch.__version__),
                 "host": platform.node(), "protocol": cfg.data.protocol, "masking": MASKING_RULE,
                 "teacher_only": teacher_only, "kd_positions": kd_positions(cfg),
+                "data_fingerprint": self.p.fingerprint,
+                "data_file": str(Path(cfg.data.file).expanduser().resolve()) if cfg.data.file else None,
             }
             self.run.write_config(resolved)
             self.emit(RunStart(name=cfg.name, device=str(self.p.device), dataset=self.p.stats,
@@ -218,9 +225,11 @@ class Experiment:
         job.on_resume = lambda ev: drop_epochs_after(self.run.metrics, label, ev.epoch, ev.row())
         return fit(job, self.emit, self.should_stop)
 
-    def finish_fit(self, label: FitLabel) -> None:
-        """Its results are written: the state to resume from is no longer needed."""
-        self.run.resume_file(**vars(label)).unlink(missing_ok=True)
+    def finish_fit(self, label: FitLabel, status: str) -> None:
+        """Its results are written: the state to resume from is no longer needed, unless the fit
+        was stopped early (a resumed run continues it from that state)."""
+        if status != "stopped":
+            self.run.resume_file(**vars(label)).unlink(missing_ok=True)
 
     def teacher_phase(self):
         cfg, data, device = self.cfg, self.p.data, self.p.device
@@ -235,6 +244,8 @@ class Experiment:
             return teacher
         meta = self.load_cached(teacher)
         cached = meta is not None
+        if cached:  # the run keeps its own copy: a resume must not depend on the shared cache
+            save_checkpoint(self.run.checkpoint("teacher"), teacher.state_dict(), {**vars(label), **meta})
         self.emit(Phase(phase="teacher", cached=cached, key=self.cache.key))
         status = "finished"
         if not cached:
@@ -252,7 +263,7 @@ class Experiment:
         for r in pop_rows:
             r.pop("_out")
         self.add_results(rows + pop_rows)
-        self.finish_fit(label)
+        self.finish_fit(label, status)
         return teacher
 
     def train_teacher(self, teacher, label: FitLabel) -> tuple[dict[str, Any], bool]:
@@ -364,11 +375,17 @@ class Experiment:
                                     "(lower the learning rate, or raise a KD temperature)",
                             kind="Diverged", method=method, seed=seed, epoch=e.epoch))
             meta = {"best_epoch": e.best_epoch, "epochs": e.epoch, "status": "diverged"}
-        rows = self.evaluate_model(student, "student", method, seed, meta, reference=self.teacher_out)
+        try:
+            rows = self.evaluate_model(student, "student", method, seed, meta, reference=self.teacher_out)
+        except Diverged as e:  # finite on validation, not on test: still no number to report
+            self.emit(Error(message=f"{method} seed {seed} diverged: {e}", kind="Diverged", method=method,
+                            seed=seed, epoch=meta["epochs"]))
+            meta = {**meta, "status": "diverged", "best_epoch": 0}
+            rows = self.evaluate_model(student, "student", method, seed, meta, reference=self.teacher_out)
         for r in rows:
             r.pop("_out")
         self.add_results(rows)
-        self.finish_fit(label)
+        self.finish_fit(label, meta["status"])
 
     def evaluate_model(self, model, role: str, method: str, seed: int, meta: dict[str, Any],
                        reference: dict[str, RankingOutput] | None, cached: bool = False) -> list[dict[str, Any]]:
@@ -426,8 +443,14 @@ def resume_experiment(run_dir: Path, display: Sink = lambda e: None,
         raise ConfigError(f"'{run.root}' has finished; nothing to resume (start a new run with another --run-dir)")
     config = run.read_config()
     runtime = config.pop("runtime", {}) or {}
+    if runtime.get("data_file") and isinstance(config.get("data"), dict):
+        config["data"]["file"] = runtime["data_file"]  # as started, wherever the resume runs from
     cfg = from_dict(config)
     prep = prepare(cfg, say)
+    if runtime.get("data_fingerprint") and runtime["data_fingerprint"] != prep.fingerprint:
+        raise ConfigError(f"the data of '{run.root}' changed since the run started "
+                          f"({cfg.data.file or cfg.data.source}); resuming would mix two data sets — "
+                          "restore the data or start a new run")
     say(f"resuming {run.root}")
     return Experiment(prep, run.root, display, resume=True, retrain=retrain).run_all(
         teacher_only=bool(runtime.get("teacher_only")))

@@ -101,12 +101,15 @@ def guarded(fn):
     """Map RcekdError, OSError and signals to a one-line message and an exit code."""
     import functools
 
-    from rcekd_core.errors import Interrupted
+    from rcekd_core.errors import Diverged, Interrupted
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except Diverged as e:  # a teacher that diverged: not bad input, a failed run
+            Console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1)
         except RcekdError as e:
             fail(str(e))
         except Interrupted as e:
@@ -166,7 +169,7 @@ def distill(
         "results are kept, the interrupted one continues from its last completed epoch."),
     include_diverged: bool = typer.Option(
         False, "--include-diverged", help="Keep diverged fits (at their best epoch before diverging) in "
-        "summary.csv and significance.csv (same as --set eval.report_diverged=true)."),
+        f"{store.SUMMARY} and {store.SIGNIFICANCE} (same as --set eval.report_diverged=true)."),
     no_retrain: bool = NoRetrainOpt,
 ) -> None:
     """The main job: teacher (cached), then every method x seed; prints a comparison table."""
@@ -218,7 +221,7 @@ def report_unfinished(rows: list[dict[str, Any]], run_dir: Path) -> None:
     diverged = fits("diverged")
     if diverged:
         Console(stderr=True).print(f"[bold red]error:[/] {len(diverged)} fit(s) diverged: {', '.join(diverged)}; "
-                                   "their rows say status=diverged and they are left out of summary.csv "
+                                   f"their rows say status=diverged and they are left out of {store.SUMMARY} "
                                    "(lower the learning rate or raise the KD temperature)", highlight=False,
                                    soft_wrap=True)
         raise typer.Exit(1)

@@ -98,7 +98,7 @@ class Distiller:
         return {"gen": self.gen.get_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.gen.set_state(state["gen"].cpu() if self.device.type == "cpu" else state["gen"])
+        self.gen.set_state(state["gen"].cpu())  # set_state takes a CPU ByteTensor, CUDA generators too
 
 
 class SharedScores:

@@ -162,7 +162,8 @@ class HetComp(Distiller):
         and whether the final teacher's list follows them."""
         c = self.c
         traj = self.setup.trajectory
-        epochs = traj.epochs if traj is not None else []
+        # a cached teacher may hold checkpoints saved for another `every`: only this one's count
+        epochs = [e for e in traj.epochs if e % c.every == 0] if traj is not None else []
         best = traj.best_epoch if traj is not None else None
         if c.pick == "earliest":
             chosen, with_final = earliest_checkpoints(epochs, best, c.checkpoints)

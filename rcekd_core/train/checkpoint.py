@@ -30,4 +30,6 @@ def load_resume_state(path: Path, map_location: Any = "cpu") -> dict[str, Any]:
     state = torch.load(path, map_location=map_location, weights_only=True)
     for key in ("torch_rng", "batch_rng"):  # generator states live on the CPU whatever the device
         state[key] = state[key].cpu()
+    if "cuda_rng" in state:
+        state["cuda_rng"] = [s.cpu() for s in state["cuda_rng"]]
     return state

@@ -142,8 +142,8 @@ def fit(job: FitJob, sink: Sink, should_stop: Callable[[], bool] = lambda: False
         if done:
             break
     model.load_state_dict(best.state)
-    if job.checkpoint is not None and best.epoch == 0:
-        save_checkpoint(job.checkpoint, best.state, {**vars(job.label), "epoch": 0})
+    if job.checkpoint is not None:  # what the fit keeps, whatever a kill between saves left there
+        save_checkpoint(job.checkpoint, best.state, {**vars(job.label), "epoch": best.epoch})
     return FitResult(best.epoch, best.valid, epoch, stopped, history)
 
 

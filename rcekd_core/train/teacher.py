@@ -100,12 +100,18 @@ class TeacherCache:
 
     def set_aside(self) -> Path:
         """Move a corrupt entry out of the way (kept for inspection); where it went."""
-        aside = self.root / f".corrupt-{self.key}-{int(time.time())}"
-        os.replace(self.dir, aside)
+        aside = self.root / f".corrupt-{self.key}-{time.time_ns()}-{os.getpid()}"
+        try:
+            os.replace(self.dir, aside)
+        except FileNotFoundError:  # another process set it aside first
+            pass
         return aside
 
     def store(self, weights: Path, meta: dict[str, Any], trajectory: dict[int, Path]) -> bool:
         """Publish an entry from files written elsewhere; False when another process was first."""
+        for old in self.root.glob(f".staging-{self.key}-*"):  # left by a killed process
+            if not _pid_alive(old.name.rsplit("-", 1)[-1]):
+                shutil.rmtree(old, ignore_errors=True)
         staging = self.root / f".staging-{self.key}-{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
         (staging / "trajectory").mkdir(parents=True)
@@ -141,6 +147,16 @@ def trajectory_files(directory: Path) -> dict[int, Path]:
         if m:
             out[int(m.group(1))] = p
     return out
+
+
+def _pid_alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _sha256(path: Path) -> str:

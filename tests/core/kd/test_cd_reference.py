@@ -16,60 +16,21 @@ import numpy as np
 import pytest
 import torch
 
-from rcekd_core.data.interactions import Interactions
-from rcekd_core.data.sequences import SequenceData
-from rcekd_core.kd.base import KDSetup
 from rcekd_core.kd.cd import CD, CDSettings
-from rcekd_core.kd.contexts import KDContexts
-from rcekd_core.models.sasrec import SASRec
-from rcekd_core.settings import ModelConfig
 
 N_USERS, N_ITEMS, WINDOW = 8, 40, 6
-CPU = torch.device("cpu")
 
 
 # ----------------------------------------------------------------------------- problem
 
 
-def tiny_data(seed: int) -> SequenceData:
-    rng = np.random.default_rng(seed)
-    users, items = [], []
-    for u in range(N_USERS):
-        n = int(rng.integers(4, 13))
-        users += [u] * n
-        items += list(rng.choice(np.arange(1, N_ITEMS + 1), size=n, replace=False))
-    inter = Interactions(np.array(users, dtype=np.int64), np.array(items, dtype=np.int64),
-                         np.arange(len(users), dtype=np.float64), N_USERS, N_ITEMS)
-    return SequenceData.from_interactions(inter)
-
-
-def ref_contexts(data: SequenceData, mode: str) -> list[dict]:
-    """`last`: after the whole training sequence; `all`: every training prefix in the window."""
-    out = []
-    for u in range(data.n_users):
-        seq = data.items[data.offsets[u]: data.offsets[u + 1]].tolist()
-        lt = len(seq) - 2
-        ends = [lt] if mode == "last" else [e for e in range(1, lt) if e >= lt - WINDOW + 1]
-        for e in ends:
-            window = seq[:lt][-WINDOW:]
-            out.append({"history": seq[:e], "window": [0] * (WINDOW - len(window)) + window,
-                        "col": WINDOW - 1 - (lt - e)})
-    return out
-
-
 class Problem:
-    def __init__(self, mode: str, seed: int = 0):
-        torch.manual_seed(seed)
-        self.data = tiny_data(seed)
-        self.contexts = KDContexts(self.data, mode, WINDOW)
-        self.ctx = ref_contexts(self.data, mode)
-        self.n = len(self.ctx)
-        assert self.contexts.n == self.n
-        self.student = SASRec(N_ITEMS, ModelConfig(dim=4, blocks=1, max_len=WINDOW, dropout=0.0))
-        self.student.eval()
-        with torch.no_grad():
-            self.states = torch.stack([self.student.encode(torch.tensor([c["window"]]))[0, c["col"]]
-                                       for c in self.ctx])
+    """The conftest's problem without a teacher model: the student SASRec's states and item
+    table, and a random teacher score table."""
+
+    def __init__(self, base, seed: int):
+        self.base, self.contexts, self.ctx, self.n = base, base.contexts, base.ctx, base.n
+        self.student, self.states = base.student, base.s_states
         self.table = self.student.item_table().detach().clone()
         g = torch.Generator().manual_seed(seed + 100)
         self.t_scores = 3 * torch.randn(self.n, N_ITEMS + 1, generator=g)
@@ -79,19 +40,17 @@ class Problem:
 
     def pool(self, n: int, size: int) -> list[int]:
         """The student's top-`size` items of context n, its history left out, in rank order."""
-        row, hist = self.s_row(n), self.ctx[n]["history"]
-        cand = sorted((i for i in range(1, N_ITEMS + 1) if i not in hist), key=lambda i: -row[i])
-        return cand[:size]
+        return self.base.top_unseen(self.s_row(n), self.ctx[n]["history"], size)
 
     def distiller(self, fake_teacher, seed: int = 0, **values) -> CD:
-        setup = KDSetup(teacher=fake_teacher(self.t_scores), contexts=self.contexts, device=CPU, seed=seed,
-                        chunk=3, epochs=10, student_dim=4)
-        return CD(CDSettings(**values), setup)
+        return CD(CDSettings(**values), self.base.setup(seed, teacher=fake_teacher(self.t_scores)))
 
 
-@pytest.fixture(scope="module", params=["all", "last"])
-def prob(request):
-    return Problem(request.param)
+@pytest.fixture(scope="module")
+def make_prob(kd_problem):
+    """make_prob(mode, seed=0): this file's Problem; the student seeded with `seed` (`prob`: per mode)."""
+    return lambda mode, seed=0: Problem(kd_problem(mode, seed, n_users=N_USERS, n_items=N_ITEMS, s_len=WINDOW,
+                                                   teacher_dim=None), seed)
 
 
 # ----------------------------------------------------------------------------- reference
@@ -215,8 +174,8 @@ def kept_set_frequencies(prob, fake_teacher, N, T, draws, refreshes) -> dict[fro
 
 
 @pytest.mark.parametrize("draws, law", [("authors", authors_set_law), ("distinct", distinct_set_law)])
-def test_kept_sets_follow_the_samplers_law(fake_teacher, draws, law):
-    prob = Problem("all", seed=2)
+def test_kept_sets_follow_the_samplers_law(make_prob, fake_teacher, draws, law):
+    prob = make_prob("all", seed=2)
     N, T = 5, 0.3  # w_j = exp(-(j+1)/1.5): a clear slope over the five positions
     freq = kept_set_frequencies(prob, fake_teacher, N, T, draws, refreshes=150)
     want = law(N, T)

@@ -20,86 +20,19 @@ import numpy as np
 import pytest
 import torch
 
-from rcekd_core.data.interactions import Interactions
-from rcekd_core.data.sequences import SequenceData
-from rcekd_core.kd.base import KDSetup
-from rcekd_core.kd.contexts import KDContexts
 from rcekd_core.kd.dcd import DCD, SCORE_CAP, DCDSettings
-from rcekd_core.kd.teacher_view import TeacherView
-from rcekd_core.models.sasrec import SASRec
-from rcekd_core.settings import ModelConfig
 
 N_USERS, N_ITEMS, S_LEN = 8, 40, 6
 K, M, T = 4, 12, 2.0
-CPU = torch.device("cpu")
 
 
 # ----------------------------------------------------------------------------- problem
 
 
-def tiny_data(seed=0) -> SequenceData:
-    rng = np.random.default_rng(seed)
-    users, items = [], []
-    for u in range(N_USERS):
-        n = int(rng.integers(4, 13))
-        users += [u] * n
-        items += list(rng.choice(np.arange(1, N_ITEMS + 1), size=n, replace=False))
-    inter = Interactions(np.array(users, dtype=np.int64), np.array(items, dtype=np.int64),
-                         np.arange(len(users), dtype=np.float64), N_USERS, N_ITEMS)
-    return SequenceData.from_interactions(inter)
-
-
-def ref_contexts(data: SequenceData, mode: str, max_len: int) -> list[dict]:
-    """`last`: after the whole training sequence; `all`: every training prefix in the window
-    whose next item is a training item. History = the prefix; window = the training window."""
-    out = []
-    for u in range(data.n_users):
-        seq = data.items[data.offsets[u]: data.offsets[u + 1]].tolist()
-        lt = len(seq) - 2
-        ends = [lt] if mode == "last" else [e for e in range(1, lt) if e >= lt - max_len + 1]
-        for e in ends:
-            window = seq[:lt][-max_len:]
-            out.append({"history": seq[:e], "window": [0] * (max_len - len(window)) + window,
-                        "col": max_len - 1 - (lt - e)})
-    return out
-
-
-def ref_states(model, ctxs) -> torch.Tensor:
-    model.eval()
-    with torch.no_grad():
-        return torch.stack([model.encode(torch.tensor([c["window"]]))[0][c["col"]] for c in ctxs])
-
-
-def rows_of(states, table) -> list[list[float]]:
-    return (states.detach().double() @ table.detach().double().T).tolist()
-
-
-def ref_top_unseen(row, history, k) -> list[int]:
-    cand = sorted(((row[i], i) for i in range(1, len(row)) if i not in history), key=lambda x: -x[0])
-    return [i for _, i in cand[:k]]
-
-
-class Problem:
-    def __init__(self, mode: str, seed: int = 0):
-        torch.manual_seed(seed)
-        self.data = tiny_data(seed)
-        self.contexts = KDContexts(self.data, mode, S_LEN)
-        teacher = SASRec(N_ITEMS, ModelConfig(dim=12, blocks=1, max_len=S_LEN, dropout=0.0))
-        self.student = SASRec(N_ITEMS, ModelConfig(dim=4, blocks=1, max_len=S_LEN, dropout=0.0))
-        self.view = TeacherView(teacher, self.contexts, 3, CPU)
-        self.ctx = ref_contexts(self.data, mode, S_LEN)
-        self.n = len(self.ctx)
-        self.t_rows = rows_of(self.view.states, self.view.table)
-        self.s_states = ref_states(self.student, self.ctx)
-
-    def setup(self, seed: int) -> KDSetup:
-        return KDSetup(teacher=self.view, contexts=self.contexts, device=CPU, seed=seed, chunk=3, epochs=10,
-                       student_dim=4)
-
-
-@pytest.fixture(scope="module", params=["all", "last"])
-def prob(request):
-    return Problem(request.param)
+@pytest.fixture(scope="module")
+def make_prob(kd_problem):
+    """The conftest's KDProblem at this file's sizes: teacher dim 12, student dim 4 (`prob`: per mode)."""
+    return lambda mode, seed=0: kd_problem(mode, seed, n_users=N_USERS, n_items=N_ITEMS, s_len=S_LEN)
 
 
 # ----------------------------------------------------------------------------- reference
@@ -122,14 +55,14 @@ def ref_draws(weights: list[float], u: list[float], k: int) -> list[int]:
     return out
 
 
-def ref_samples(prob: Problem, seed: int, rank_over: str, order: str) -> list[dict]:
+def ref_samples(prob, seed: int, rank_over: str, order: str) -> list[dict]:
     gen = torch.Generator().manual_seed(seed)
     u_up = torch.rand(prob.n, M, generator=gen).clamp(1e-12, 1 - 1e-7).tolist()  # the distiller's uniforms
     u_down = torch.rand(prob.n, M, generator=gen).clamp(1e-12, 1 - 1e-7).tolist()
-    s_rows = rows_of(prob.s_states, prob.student.item_table())
+    s_rows = prob.rows_of(prob.s_states, prob.student.item_table())
     out = []
     for n, c in enumerate(prob.ctx):
-        top = ref_top_unseen(prob.t_rows[n], c["history"], M)
+        top = prob.top_unseen(prob.t_rows[n], c["history"], M)
         rank_s = ref_ranks(s_rows[n], top, c["history"], rank_over)
         w_up = [max(math.tanh(max((rank_s[r] - r) / T, 0.0)), 1e-5) for r in range(M)]
         w_down = [max(math.tanh(max((r - rank_s[r]) / T, 0.0)), 1e-5) for r in range(M)]
@@ -197,7 +130,7 @@ def test_dcd_all_item_ranks_count_the_history(prob):
     all_ranks = d.rank_s.clone()
     d_unseen = DCD(DCDSettings(K=K, M=M, T=T, rank_over="unseen"), prob.setup(0))
     d_unseen.refresh(prob.student)
-    s_rows = rows_of(prob.s_states, prob.student.item_table())
+    s_rows = prob.rows_of(prob.s_states, prob.student.item_table())
     for n, c in enumerate(prob.ctx):
         top = d.top[n].tolist()
         above = [sum(1 for h in set(c["history"]) if s_rows[n][h] > s_rows[n][i]) for i in top]
@@ -205,9 +138,9 @@ def test_dcd_all_item_ranks_count_the_history(prob):
     assert (all_ranks > d_unseen.rank_s).any()  # the two ranks do differ here
 
 
-def test_dcd_draw_order_is_kept_and_first_draw_follows_weights():
+def test_dcd_draw_order_is_kept_and_first_draw_follows_weights(make_prob):
     """order: draw keeps the multinomial order (not sorted); the first draw is ∝ the weights."""
-    prob = Problem("all", seed=3)
+    prob = make_prob("all", seed=3)
     d = DCD(DCDSettings(K=K, M=M, T=T), prob.setup(0))
     d.refresh(prob.student)
     pos = (d.up.unsqueeze(2) == d.top.unsqueeze(1)).float().argmax(2)  # teacher positions, in loss order

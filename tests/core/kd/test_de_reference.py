@@ -17,42 +17,20 @@ import numpy as np
 import pytest
 import torch
 
-from rcekd_core.data.interactions import Interactions
-from rcekd_core.data.sequences import SequenceData
-from rcekd_core.kd.base import KDSetup
-from rcekd_core.kd.contexts import KDContexts
 from rcekd_core.kd.de import DE, DESettings
 
 N_USERS, N_ITEMS, WINDOW, D_S, D_T = 8, 12, 6, 4, 6
-CPU = torch.device("cpu")
-
-
-def tiny_data(seed: int) -> SequenceData:
-    """Few items, so next items and negatives repeat inside a batch (the unique rule matters)."""
-    rng = np.random.default_rng(seed)
-    users, items = [], []
-    for u in range(N_USERS):
-        n = int(rng.integers(4, 9))
-        users += [u] * n
-        items += list(rng.choice(np.arange(1, N_ITEMS + 1), size=n, replace=False))
-    inter = Interactions(np.array(users, dtype=np.int64), np.array(items, dtype=np.int64),
-                         np.arange(len(users), dtype=np.float64), N_USERS, N_ITEMS)
-    return SequenceData.from_interactions(inter)
 
 
 class Problem:
-    def __init__(self, mode: str, seed: int = 0):
-        self.data = tiny_data(seed)
-        self.contexts = KDContexts(self.data, mode, WINDOW)
-        self.hist, self.next = [], []
-        for u in range(self.data.n_users):
-            seq = self.data.items[self.data.offsets[u]: self.data.offsets[u + 1]].tolist()
-            lt = len(seq) - 2
-            ends = [lt] if mode == "last" else [e for e in range(1, lt) if e >= lt - WINDOW + 1]
-            self.hist += [seq[:e] for e in ends]
-            self.next += [seq[e] for e in ends]
-        self.n = len(self.hist)
-        assert self.contexts.n == self.n
+    """The conftest's problem without models, few items (4 to 8 per user of 12), so next items
+    and negatives repeat inside a batch (the unique rule matters); each context's history and
+    next item, random teacher states and table (d_t) and student states and table (d_s)."""
+
+    def __init__(self, base, seed: int):
+        self.base, self.contexts, self.n = base, base.contexts, base.n
+        self.hist = [c["history"] for c in base.ctx]
+        self.next = [c["next"] for c in base.ctx]
         g = torch.Generator().manual_seed(seed + 1)
         self.teacher = SimpleNamespace(states=torch.randn(self.n, D_T, generator=g),
                                        table=torch.randn(N_ITEMS + 1, D_T, generator=g))
@@ -60,14 +38,15 @@ class Problem:
         self.table = torch.randn(N_ITEMS + 1, D_S, generator=g)
 
     def distiller(self, seed: int = 0, epochs: int = 10, student_dim: int = D_S, **values) -> DE:
-        setup = KDSetup(teacher=self.teacher, contexts=self.contexts, device=CPU, seed=seed, chunk=4,
-                        epochs=epochs, student_dim=student_dim)
+        setup = self.base.setup(seed, teacher=self.teacher, epochs=epochs, chunk=4, student_dim=student_dim)
         return DE(DESettings(**values), setup)
 
 
-@pytest.fixture(scope="module", params=["all", "last"])
-def prob(request):
-    return Problem(request.param)
+@pytest.fixture(scope="module")
+def make_prob(kd_problem):
+    """make_prob(mode, seed=0): this file's Problem (`prob`: per mode)."""
+    return lambda mode, seed=0: Problem(kd_problem(mode, seed, n_users=N_USERS, n_items=N_ITEMS, s_len=WINDOW,
+                                                   lengths=(4, 9), teacher_dim=None, student_dim=None), seed)
 
 
 # ----------------------------------------------------------------------------- reference
@@ -149,8 +128,8 @@ def test_expert_width_is_the_authors(prob):
     assert prob.distiller(hidden=3).nets["item_experts"].w1.shape == (30, D_S, 3)
 
 
-def test_negatives_are_uniform_outside_history_and_next_item(monkeypatch):
-    prob = Problem("last", seed=1)
+def test_negatives_are_uniform_outside_history_and_next_item(make_prob, monkeypatch):
+    prob = make_prob("last", seed=1)
     d = prob.distiller(seed=2)
     counts = np.zeros((prob.n, N_ITEMS + 1))
     old = None

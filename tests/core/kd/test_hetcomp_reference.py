@@ -21,15 +21,10 @@ import pytest
 import torch
 
 import rcekd_core.kd.hetcomp as hetcomp_mod
-from rcekd_core.data.interactions import Interactions
-from rcekd_core.data.sequences import SequenceData
 from rcekd_core.errors import ConfigError
 from rcekd_core.kd.base import KDSetup, Trajectory
-from rcekd_core.kd.contexts import KDContexts
 from rcekd_core.kd.hetcomp import HetComp, HetCompSettings, earliest_checkpoints
 from rcekd_core.kd.teacher_view import TeacherView
-from rcekd_core.models.sasrec import SASRec
-from rcekd_core.settings import ModelConfig
 
 N_USERS, N_ITEMS, S_LEN = 8, 40, 6
 CPU = torch.device("cpu")
@@ -39,89 +34,35 @@ F64 = torch.float64
 # ----------------------------------------------------------------------------- problem
 
 
-def tiny_data(seed=0) -> SequenceData:
-    rng = np.random.default_rng(seed)
-    users, items = [], []
-    for u in range(N_USERS):
-        n = int(rng.integers(4, 13))
-        users += [u] * n
-        items += list(rng.choice(np.arange(1, N_ITEMS + 1), size=n, replace=False))
-    inter = Interactions(np.array(users, dtype=np.int64), np.array(items, dtype=np.int64),
-                         np.arange(len(users), dtype=np.float64), N_USERS, N_ITEMS)
-    return SequenceData.from_interactions(inter)
+@pytest.fixture(scope="module")
+def make_prob(kd_problem):
+    """The conftest's KDProblem at this file's sizes (teacher seeded with `seed`, student with
+    seed + 50), with `early`: the teacher views of the checkpoints at epochs 2, 4, 6, 8."""
+
+    def make(mode: str, seed: int = 0):
+        prob = kd_problem(mode, seed, n_users=N_USERS, n_items=N_ITEMS, s_len=S_LEN, student_seed=seed + 50)
+        prob.early = {e: TeacherView(prob.sasrec(12, 100 + e), prob.contexts, 3, CPU) for e in (2, 4, 6, 8)}
+        return prob
+
+    return make
 
 
-def ref_contexts(data: SequenceData, mode: str, max_len: int) -> list[dict]:
-    """`last`: after the whole training sequence; `all`: every training prefix in the window
-    whose next item is a training item. History = the prefix; next = the item after it."""
-    out = []
-    for u in range(data.n_users):
-        seq = data.items[data.offsets[u]: data.offsets[u + 1]].tolist()
-        lt = len(seq) - 2
-        ends = [lt] if mode == "last" else [e for e in range(1, lt) if e >= lt - max_len + 1]
-        for e in ends:
-            window = seq[:lt][-max_len:]
-            out.append({"seq": seq, "history": seq[:e], "next": seq[e],
-                        "window": [0] * (max_len - len(window)) + window, "col": max_len - 1 - (lt - e)})
-    return out
+def trajectory_setup(prob, epochs=(2, 4), best=6, seed=0) -> tuple[KDSetup, list[int]]:
+    """A setup whose trajectory has checkpoints at `epochs` (views: prob.early), and the epochs asked for."""
+    asked: list[int] = []
 
+    def view(epoch):
+        asked.append(epoch)
+        return prob.early[epoch]
 
-def ref_states(model, ctxs) -> torch.Tensor:
-    model.eval()
-    with torch.no_grad():
-        return torch.stack([model.encode(torch.tensor([c["window"]]))[0][c["col"]] for c in ctxs])
-
-
-def rows_of(states, table) -> list[list[float]]:
-    return (states.detach().double() @ table.detach().double().T).tolist()
-
-
-def ref_top_unseen(row, history, k) -> list[int]:
-    cand = sorted(((row[i], i) for i in range(1, len(row)) if i not in history), key=lambda x: -x[0])
-    return [i for _, i in cand[:k]]
-
-
-def sasrec(dim: int, seed: int) -> SASRec:
-    torch.manual_seed(seed)
-    return SASRec(N_ITEMS, ModelConfig(dim=dim, blocks=1, max_len=S_LEN, dropout=0.0))
-
-
-class Problem:
-    def __init__(self, mode: str, seed: int = 0):
-        self.data = tiny_data(seed)
-        self.contexts = KDContexts(self.data, mode, S_LEN)
-        self.view = TeacherView(sasrec(12, seed), self.contexts, 3, CPU)
-        self.early = {e: TeacherView(sasrec(12, 100 + e), self.contexts, 3, CPU) for e in (2, 4, 6, 8)}
-        self.student = sasrec(4, seed + 50)
-        self.ctx = ref_contexts(self.data, mode, S_LEN)
-        self.n = len(self.ctx)
-        self.s_states = ref_states(self.student, self.ctx)
-
-    def ref_list(self, view, k) -> list[list[int]]:
-        rows = rows_of(view.states, view.table)
-        return [ref_top_unseen(rows[n], c["history"], k) for n, c in enumerate(self.ctx)]
-
-    def setup(self, epochs=(2, 4), best=6, seed=0) -> tuple[KDSetup, list[int]]:
-        asked: list[int] = []
-
-        def view(epoch):
-            asked.append(epoch)
-            return self.early[epoch]
-
-        traj = Trajectory(epochs=list(epochs), best_epoch=best, where="here", view=view)
-        return KDSetup(teacher=self.view, contexts=self.contexts, device=CPU, seed=seed, chunk=3, epochs=10,
-                       student_dim=4, trajectory=traj), asked
-
-
-@pytest.fixture(scope="module", params=["all", "last"])
-def prob(request):
-    return Problem(request.param)
+    traj = Trajectory(epochs=list(epochs), best_epoch=best, where="here", view=view)
+    return prob.setup(seed, trajectory=traj), asked
 
 
 # ----------------------------------------------------------------------------- reference
 
 
-def ref_positives(prob: Problem, positives: str) -> list[list[int]]:
+def ref_positives(prob, positives: str) -> list[list[int]]:
     if positives == "next":
         return [[c["next"]] for c in prob.ctx]
     n_pos = min(len(c["history"]) for c in prob.ctx)  # the authors' pos_K
@@ -137,15 +78,15 @@ def ref_ndcg(s_top: list[int], t_list: list[int]) -> np.float64:
     return round(dcg / np.sum(top_scores / denom), 4)
 
 
-def ref_dkc(prob: Problem, lists, students, p, alpha, k):
+def ref_dkc(prob, lists, students, p, alpha, k):
     """The authors' do_something_in_each_epoch + _DKC, epoch by epoch: (stage, last_dist, v) after each."""
     last = len(lists) - 1
     stage, last_dist, v, first = [0] * prob.n, None, 0.0, True
     out = []
     for epoch, student in enumerate(students):  # epoch: 0-based, as theirs
         if epoch % p == 0 and epoch >= p and v < last:
-            rows = rows_of(ref_states(student, prob.ctx), student.item_table())
-            s_top = [ref_top_unseen(rows[n], c["history"], k) for n, c in enumerate(prob.ctx)]
+            rows = prob.model_rows(student)
+            s_top = [prob.top_unseen(rows[n], c["history"], k) for n, c in enumerate(prob.ctx)]
             if first:
                 last_dist = [1.0 - ref_ndcg(s_top[n], lists[min(last, stage[n] + 1)][n]) for n in range(prob.n)]
                 first = False
@@ -227,7 +168,7 @@ def test_earliest_checkpoints_take_the_first_files_final_last():
     ("spread", (2, 4, 6, 8), 10, [2, 6, 8, "final"]),  # the former: 3 spread + final
 ])
 def test_hetcomp_lists_follow_pick(prob, pick, epochs, best, want):
-    setup, asked = prob.setup(epochs, best)
+    setup, asked = trajectory_setup(prob, epochs, best)
     d = HetComp(HetCompSettings(K=6, pick=pick), setup)
     chosen = [e for e in want if e != "final"]
     assert asked == chosen and d.checkpoint_epochs == chosen and setup.warnings == []
@@ -236,14 +177,14 @@ def test_hetcomp_lists_follow_pick(prob, pick, epochs, best, want):
 
 
 def test_hetcomp_warns_when_fewer_lists_than_asked(prob):
-    setup, _ = prob.setup((2,), 6)
+    setup, _ = trajectory_setup(prob, (2,), 6)
     d = HetComp(HetCompSettings(K=6), setup)
     assert d.lists.size(0) == 2 and len(setup.warnings) == 1 and "2 lists" in setup.warnings[0]
 
 
 @pytest.mark.parametrize("positives", ["first", "next"])
 def test_hetcomp_positives(prob, positives):
-    setup, _ = prob.setup()
+    setup, _ = trajectory_setup(prob)
     d = HetComp(HetCompSettings(K=6, positives=positives), setup)
     want = ref_positives(prob, positives)
     assert d.positive.tolist() == want
@@ -256,10 +197,10 @@ def test_hetcomp_positives(prob, positives):
 
 def test_hetcomp_dkc_matches_reference(prob):
     K, p, alpha = 6, 1, 1.05
-    setup, _ = prob.setup((2, 4, 6, 8), 10)  # earliest: lists of epochs 2, 4, 6
+    setup, _ = trajectory_setup(prob, (2, 4, 6, 8), 10)  # earliest: lists of epochs 2, 4, 6
     d = HetComp(HetCompSettings(K=K, p=p, alpha=alpha), setup)
     lists = [prob.ref_list(prob.early[e], K) for e in (2, 4, 6)]
-    students = [prob.student] + [sasrec(4, 200 + s) for s in range(9)]
+    students = [prob.student] + [prob.sasrec(4, 200 + s) for s in range(9)]
     want = ref_dkc(prob, lists, students, p, alpha, K)
     moved = False
     for epoch, (student, (stage, last_dist, v)) in enumerate(zip(students, want)):
@@ -278,7 +219,7 @@ def test_hetcomp_dkc_matches_reference(prob):
 
 def test_hetcomp_zero_over_zero_stays_and_x_over_zero_moves(prob, monkeypatch):
     """Student top-K equal to the next list: dist 0. last 0 / 0 is nan (stays); last > 0 / 0 moves."""
-    setup, _ = prob.setup((2, 4, 6, 8), 10)
+    setup, _ = trajectory_setup(prob, (2, 4, 6, 8), 10)
     d = HetComp(HetCompSettings(K=6, p=1), setup)
     full = torch.ones_like(d.lists[1], dtype=torch.bool)
     monkeypatch.setattr(hetcomp_mod, "student_top_masked", lambda *a, **k: (d.lists[1].clone(), full))
@@ -293,7 +234,7 @@ def test_hetcomp_zero_over_zero_stays_and_x_over_zero_moves(prob, monkeypatch):
 
 
 def test_hetcomp_checks_stop_once_the_rounded_mean_stage_is_last(prob, monkeypatch):
-    setup, _ = prob.setup((2, 4, 6, 8), 10)
+    setup, _ = trajectory_setup(prob, (2, 4, 6, 8), 10)
     d = HetComp(HetCompSettings(K=6, p=1), setup)
     state = d.state_dict()
     state["stage"] = torch.full_like(d.stage, 2)
@@ -311,7 +252,7 @@ def test_hetcomp_checks_stop_once_the_rounded_mean_stage_is_last(prob, monkeypat
 @pytest.mark.parametrize("positives", ["first", "next"])
 def test_hetcomp_loss_and_gradient_match_reference(prob, positives, form, phase):
     K = 10  # K // 2 = 5 and K // 10 = 1 items in the rank phase
-    setup, _ = prob.setup()
+    setup, _ = trajectory_setup(prob)
     d = HetComp(HetCompSettings(K=K, positives=positives, form=form), setup)
     lists = [prob.ref_list(v, K) for v in (prob.early[2], prob.early[4], prob.view)]
     stage = [0] * prob.n
@@ -360,7 +301,7 @@ class BigScorer:
 @pytest.mark.parametrize("phase", ["lists", "rank"])
 def test_hetcomp_scores_are_clamped_at_40(prob, phase):
     K = 10
-    setup, _ = prob.setup()
+    setup, _ = trajectory_setup(prob)
     d = HetComp(HetCompSettings(K=K, rank_phase=phase == "rank"), setup)
     if phase == "rank":
         state = d.state_dict()
@@ -388,8 +329,7 @@ def test_hetcomp_scores_are_clamped_at_40(prob, phase):
 
 def test_hetcomp_single_list_is_in_the_rank_phase_from_the_start(prob):
     """One list (no trajectory): the authors' v_result 0 is already the last stage."""
-    setup = KDSetup(teacher=prob.view, contexts=prob.contexts, device=CPU, seed=0, chunk=3, epochs=10,
-                    student_dim=4, trajectory=None)
+    setup = prob.setup(0, trajectory=None)
     d = HetComp(HetCompSettings(K=10), setup)
     assert d.lists.size(0) == 1 and len(setup.warnings) == 1
     ids = torch.arange(prob.n)

@@ -4,7 +4,8 @@ The references loop over contexts and items with Python floats, written from
 shared/docs/baselines.md; they never look at how the distillers vectorise. Random draws are
 read back from the distiller after a refresh (checked for what the doc requires of them), then
 the loss is recomputed from them. Contexts, teacher and student are real (tiny SASRecs), and the
-reference builds each context's history, next item and student state by its own loop.
+reference builds each context's history, next item and student state by its own loop (the
+conftest's KDProblem).
 """
 
 from __future__ import annotations
@@ -15,12 +16,9 @@ import numpy as np
 import pytest
 import torch
 
-from rcekd_core.data.interactions import Interactions
-from rcekd_core.data.sequences import SequenceData
-from rcekd_core.kd.base import KDSetup, Trajectory
+from rcekd_core.kd.base import Trajectory
 from rcekd_core.kd.cd import CD, CDSettings
 from rcekd_core.kd.common import gumbel_topk
-from rcekd_core.kd.contexts import KDContexts
 from rcekd_core.kd.dcd import DCD, DCDSettings
 from rcekd_core.kd.de import DE, DESettings
 from rcekd_core.kd.hetcomp import HetComp, HetCompSettings, pick_checkpoints
@@ -38,57 +36,6 @@ CPU = torch.device("cpu")
 # ----------------------------------------------------------------------------- problem
 
 
-def tiny_data(seed=0) -> SequenceData:
-    rng = np.random.default_rng(seed)
-    users, items = [], []
-    for u in range(N_USERS):
-        n = int(rng.integers(4, 13))
-        users += [u] * n
-        items += list(rng.choice(np.arange(1, N_ITEMS + 1), size=n, replace=False))
-    inter = Interactions(np.array(users, dtype=np.int64), np.array(items, dtype=np.int64),
-                         np.arange(len(users), dtype=np.float64), N_USERS, N_ITEMS)
-    return SequenceData.from_interactions(inter)
-
-
-def ref_contexts(data: SequenceData, mode: str, max_len: int) -> list[dict]:
-    """From the doc: `last` = after the whole training sequence; `all` = every training prefix
-    inside the student's window whose next item is a training item."""
-    out = []
-    for u in range(data.n_users):
-        seq = data.items[data.offsets[u]: data.offsets[u + 1]].tolist()
-        lt = len(seq) - 2
-        ends = [lt] if mode == "last" else [e for e in range(1, lt) if e >= lt - max_len + 1]
-        for e in ends:
-            window = seq[:lt][-max_len:]
-            out.append({"user": u, "history": seq[:e], "next": seq[e],
-                        "window": [0] * (max_len - len(window)) + window,
-                        "col": max_len - 1 - (lt - e)})
-    return out
-
-
-def ref_states(model, ctxs, max_len) -> torch.Tensor:
-    """Each context's state: the model over the user's training window, at the context's column."""
-    model.eval()
-    rows = []
-    with torch.no_grad():
-        for c in ctxs:  # teacher and student share the window length in these tests
-            states = model.encode(torch.tensor([c["window"]]))[0]
-            rows.append(states[c["col"]])
-    return torch.stack(rows)
-
-
-def ref_rows(states, table) -> list[list[float]]:
-    s = (states.double() @ table.double().T).tolist()
-    for r in s:
-        r[0] = float("-inf")
-    return s
-
-
-def ref_top_unseen(row, history, k) -> list[int]:
-    cand = sorted(((row[i], i) for i in range(1, len(row)) if i not in history), key=lambda x: -x[0])
-    return [i for _, i in cand[:k]]
-
-
 def ref_relaxed(s_row, listed, denominator_only) -> float:
     """-Σ_k [s_k - log(Σ_{j ≥ k in list} e^{s_j} + Σ_{denominator} e^{s_l})]."""
     total = 0.0
@@ -102,35 +49,19 @@ def sigmoid(x):
     return 1 / (1 + math.exp(-x))
 
 
-class Problem:
-    def __init__(self, mode="all", seed=0):
-        torch.manual_seed(seed)
-        self.data = tiny_data(seed)
-        self.contexts = KDContexts(self.data, mode, S_LEN)
-        self.teacher = SASRec(N_ITEMS, ModelConfig(dim=12, blocks=1, max_len=S_LEN, dropout=0.0))
-        self.student = SASRec(N_ITEMS, ModelConfig(dim=4, blocks=1, max_len=S_LEN, dropout=0.0))
-        self.view = TeacherView(self.teacher, self.contexts, 3, CPU)
-        self.ctx = ref_contexts(self.data, mode, S_LEN)
-        self.n = len(self.ctx)
-        self.t_rows = ref_rows(self.view.states, self.view.table)
-        self.s_states = ref_states(self.student, self.ctx, S_LEN)
-        self.s_rows = ref_rows(self.s_states, self.student.item_table().detach())
-
-    def setup(self, seed: int = 0, epochs: int = TrainConfig().epochs, trajectory: Trajectory | None = None) -> KDSetup:
-        """What a distiller gets besides its settings: chunk 3 (several chunks over the contexts)."""
-        return KDSetup(teacher=self.view, contexts=self.contexts, device=CPU, seed=seed, chunk=3,
-                       epochs=epochs, student_dim=4, trajectory=trajectory)
-
-    def batch_loss(self, d):
-        ids = torch.randperm(self.n, generator=torch.Generator().manual_seed(1))
-        per, extras = d.loss(ids, self.s_states[ids], self.student)
-        assert per.shape == ids.shape
-        return ids.tolist(), per.detach().double().numpy(), extras
+@pytest.fixture(scope="module")
+def make_prob(kd_problem):
+    """The conftest's KDProblem at this file's sizes: teacher dim 12, student dim 4, the
+    student's planned epochs by default, score rows with -inf at padding (`prob`: per mode)."""
+    return lambda mode="all", seed=0: kd_problem(mode, seed, n_users=N_USERS, n_items=N_ITEMS, s_len=S_LEN,
+                                                 epochs=TrainConfig().epochs, mask_padding=True)
 
 
-@pytest.fixture(scope="module", params=["all", "last"])
-def prob(request):
-    return Problem(request.param)
+def batch_loss(prob, d):
+    ids = torch.randperm(prob.n, generator=torch.Generator().manual_seed(1))
+    per, extras = d.loss(ids, prob.s_states[ids], prob.student)
+    assert per.shape == ids.shape
+    return ids.tolist(), per.detach().double().numpy(), extras
 
 
 def close(got, want):
@@ -153,18 +84,18 @@ def test_registry_and_contexts_match_reference(prob):
     for n, c in enumerate(prob.ctx):
         assert [i for i in hist[n].tolist() if i] == c["history"]
     # the engine's states line up with the reference's per-context states
-    torch.testing.assert_close(prob.view.states, ref_states(prob.teacher, prob.ctx, S_LEN), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(prob.view.states, prob.states_of(prob.teacher), atol=1e-5, rtol=1e-5)
 
 
 def test_teacher_topk_masked_excludes_each_contexts_own_history(prob):
     items, valid = prob.view.topk_masked(10)
     for n, c in enumerate(prob.ctx):
         assert valid[n].all()
-        assert items[n].tolist() == ref_top_unseen(prob.t_rows[n], c["history"], 10)
+        assert items[n].tolist() == prob.top_unseen(prob.t_rows[n], c["history"], 10)
     many = N_ITEMS - 3  # more than some contexts have unseen items: the tail is flagged invalid
     items, valid = prob.view.topk_masked(many)
     for n, c in enumerate(prob.ctx):
-        want = ref_top_unseen(prob.t_rows[n], c["history"], many)
+        want = prob.top_unseen(prob.t_rows[n], c["history"], many)
         assert valid[n].sum().item() == len(want)
         assert items[n][valid[n]].tolist() == want
 
@@ -189,23 +120,23 @@ def test_rrd_matches_reference(prob):
     d.refresh(prob.student)
     want = {}
     for n, c in enumerate(prob.ctx):
-        top = ref_top_unseen(prob.t_rows[n], c["history"], M)
+        top = prob.top_unseen(prob.t_rows[n], c["history"], M)
         inter, unint = d.interesting[n].tolist(), d.uninteresting[n].tolist()
         assert d.int_valid[n].all() and d.unint_valid[n].all()
         assert len(set(inter)) == K and set(inter) <= set(top)
         assert [top.index(i) for i in inter] == sorted(top.index(i) for i in inter)  # rank order
         assert len(set(unint)) == L and not set(unint) & (set(top) | set(c["history"]) | {0})
         want[n] = ref_relaxed(prob.s_rows[n], inter, unint)
-    ids, per, _ = prob.batch_loss(d)
+    ids, per, _ = batch_loss(prob, d)
     close(per, [want[n] for n in ids])
     old = d.interesting.clone()
     d.refresh(prob.student)  # resampled each epoch
     assert not torch.equal(old, d.interesting)
 
 
-def test_rrd_positions_follow_exp_rank_law():
+def test_rrd_positions_follow_exp_rank_law(make_prob):
     """With K = 1 the interesting position is one draw ∝ exp(-rank / T)."""
-    prob = Problem("all", seed=2)
+    prob = make_prob("all", seed=2)
     M, T = 6, 2.0
     counts = np.zeros(M)
     for seed in range(40):
@@ -228,7 +159,7 @@ def test_dcd_matches_reference(prob):
     d.refresh(prob.student)
     want = {}
     for n, c in enumerate(prob.ctx):
-        top = ref_top_unseen(prob.t_rows[n], c["history"], M)
+        top = prob.top_unseen(prob.t_rows[n], c["history"], M)
         s = prob.s_rows[n]
         unseen = [j for j in range(1, N_ITEMS + 1) if j not in c["history"]]
         rank_s = [sum(1 for j in unseen if s[j] > s[i]) for i in top]
@@ -241,7 +172,7 @@ def test_dcd_matches_reference(prob):
         if sum(w > 1e-5 for w in w_up) >= K:  # enough under-ranked items: only those are drawn
             assert all(w_up[top.index(i)] > 1e-5 for i in up)
         want[n] = ref_relaxed(s, up, down)
-    ids, per, _ = prob.batch_loss(d)
+    ids, per, _ = batch_loss(prob, d)
     close(per, [want[n] for n in ids])
 
 
@@ -254,27 +185,27 @@ def test_cd_matches_reference(prob):
     d.refresh(prob.student)
     want = {}
     for n, c in enumerate(prob.ctx):
-        pool = ref_top_unseen(prob.s_rows[n], c["history"], N)
+        pool = prob.top_unseen(prob.s_rows[n], c["history"], N)
         items = d.items[n].tolist()
         assert d.valid[n].all() and len(set(items)) == n_keep and set(items) <= set(pool)
         y = [sigmoid(prob.t_rows[n][i]) for i in items]
         np.testing.assert_allclose(d.labels[n].numpy(), y, rtol=1e-5)
         s = [prob.s_rows[n][i] for i in items]
         want[n] = -sum(yi * math.log(sigmoid(si)) + (1 - yi) * math.log(1 - sigmoid(si)) for yi, si in zip(y, s))
-    ids, per, _ = prob.batch_loss(d)
+    ids, per, _ = batch_loss(prob, d)
     close(per, [want[n] for n in ids])
 
 
-def test_cd_keeps_the_better_of_each_pair():
+def test_cd_keeps_the_better_of_each_pair(make_prob):
     """Kept positions are the minimum of two draws: biased to the top even with flat weights."""
-    prob = Problem("all", seed=3)
+    prob = make_prob("all", seed=3)
     N = 10
     d = CD(CDSettings(N=N, n=1, T=1e6, draws="distinct"), prob.setup(seed=0))
     ranks = []
     for _ in range(30):
         d.refresh(prob.student)
         for n, c in enumerate(prob.ctx):
-            ranks.append(ref_top_unseen(prob.s_rows[n], c["history"], N).index(d.items[n, 0].item()))
+            ranks.append(prob.top_unseen(prob.s_rows[n], c["history"], N).index(d.items[n, 0].item()))
     # min of two distinct uniform positions of 0..9: P(rank = r) = 2 (9 - r) / 90
     p = np.array([2 * (N - 1 - r) / (N * (N - 1)) for r in range(N)])
     np.testing.assert_allclose(np.bincount(ranks, minlength=N) / len(ranks), p, atol=0.05)
@@ -317,7 +248,7 @@ def test_unkd_groups_and_loss_match_reference(prob):
             avail = sum(1 for i in range(1, N_ITEMS + 1) if group[i] == g and i not in c["history"])
             assert len(seen_in_group.get(g, ())) == 2 * min(P, avail // 2)
         want[n] = loss
-    ids, per, _ = prob.batch_loss(d)
+    ids, per, _ = batch_loss(prob, d)
     close(per, [want[n] for n in ids])
 
 
@@ -333,9 +264,7 @@ def test_hetcomp_lists_switching_and_loss_match_reference(prob):
     K, p, alpha = 6, 1, 1.05
     early = {}
     for epoch, seed in ((2, 11), (4, 12)):
-        torch.manual_seed(seed)
-        early[epoch] = TeacherView(SASRec(N_ITEMS, ModelConfig(dim=12, blocks=1, max_len=S_LEN, dropout=0.0)),
-                                   prob.contexts, 3, CPU)
+        early[epoch] = TeacherView(prob.sasrec(12, seed), prob.contexts, 3, CPU)
     asked = []
 
     def view(epoch):
@@ -349,23 +278,19 @@ def test_hetcomp_lists_switching_and_loss_match_reference(prob):
                                 rank_phase=False), setup)
     assert asked == [2, 4] and d.checkpoint_epochs == [2, 4] and setup.warnings == []
     views = [early[2], early[4], prob.view]  # easy -> hard, the final teacher last
-    lists = [[ref_top_unseen(ref_rows(v.states, v.table)[n], c["history"], K) for n, c in enumerate(prob.ctx)]
-             for v in views]
+    lists = [prob.ref_list(v, K) for v in views]
     for s in range(3):
         assert d.lists[s].tolist() == lists[s]
 
-    students = []
-    for seed in (21, 22, 23):
-        torch.manual_seed(seed)
-        students.append(SASRec(N_ITEMS, ModelConfig(dim=4, blocks=1, max_len=S_LEN, dropout=0.0)))
+    students = [prob.sasrec(4, seed) for seed in (21, 22, 23)]
     stage = [0] * prob.n
     last_dist = None
     for epoch, student in enumerate([prob.student] + students, start=1):
         d.refresh(student)
         done = epoch - 1
         if done >= p and done % p == 0:
-            s_rows = ref_rows(ref_states(student, prob.ctx, S_LEN), student.item_table().detach())
-            s_top = [ref_top_unseen(s_rows[n], c["history"], K) for n, c in enumerate(prob.ctx)]
+            s_rows = prob.model_rows(student)
+            s_top = [prob.top_unseen(s_rows[n], c["history"], K) for n, c in enumerate(prob.ctx)]
             dist = [1 - ref_ndcg(s_top[n], lists[min(stage[n] + 1, 2)][n]) for n in range(prob.n)]
             if last_dist is None:
                 last_dist = dist
@@ -384,7 +309,7 @@ def test_hetcomp_lists_switching_and_loss_match_reference(prob):
         listed = [c["next"]] + [i for i in lists[stage[n]][n] if i != c["next"]]
         others = [i for i in range(1, N_ITEMS + 1) if i not in listed]
         want[n] = ref_relaxed(prob.s_rows[n], listed, others)
-    ids, per, extras = prob.batch_loss(d)
+    ids, per, extras = batch_loss(prob, d)
     close(per, [want[n] for n in ids])
     assert extras["stage"] == pytest.approx(np.mean([stage[n] for n in ids]))
 
@@ -430,7 +355,7 @@ def test_de_matches_reference(prob, monkeypatch):
         return g
 
     monkeypatch.setattr(d, "_gumbel", fixed)
-    ids, per, _ = prob.batch_loss(d)
+    ids, per, _ = batch_loss(prob, d)
     g_state, g_item = noise  # the state term draws first, then the item term
     nets = {k: v for k, v in d.nets.items()}
 
@@ -462,8 +387,8 @@ def test_de_matches_reference(prob, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def grad_problem():
-    return Problem("all", seed=4)
+def grad_problem(make_prob):
+    return make_prob("all", seed=4)
 
 
 @pytest.mark.parametrize("method", ["rrd", "dcd", "cd", "unkd", "hetcomp", "de"])

@@ -17,97 +17,30 @@ import numpy as np
 import pytest
 import torch
 
-from rcekd_core.data.interactions import Interactions
-from rcekd_core.data.sequences import SequenceData
 from rcekd_core.errors import ConfigError
-from rcekd_core.kd.base import KDSetup
-from rcekd_core.kd.contexts import KDContexts
 from rcekd_core.kd.rcekd import RCEKD, RCEKDSettings, unseen_counts
-from rcekd_core.kd.teacher_view import TeacherView
-from rcekd_core.models.sasrec import SASRec
-from rcekd_core.settings import ModelConfig
 
 N_USERS, N_ITEMS, S_LEN = 8, 40, 6
 K, L, M, T, BETA = 4, 5, 10, 2.0, 3.0
-CPU = torch.device("cpu")
-F64 = torch.float64
 
 
-def tiny_data(seed=0) -> SequenceData:
-    rng = np.random.default_rng(seed)
-    users, items = [], []
-    for u in range(N_USERS):
-        n = int(rng.integers(4, 13))
-        users += [u] * n
-        items += list(rng.choice(np.arange(1, N_ITEMS + 1), size=n, replace=False))
-    inter = Interactions(np.array(users, dtype=np.int64), np.array(items, dtype=np.int64),
-                         np.arange(len(users), dtype=np.float64), N_USERS, N_ITEMS)
-    return SequenceData.from_interactions(inter)
-
-
-def ref_contexts(data: SequenceData, mode: str, max_len: int) -> list[dict]:
-    out = []
-    for u in range(data.n_users):
-        seq = data.items[data.offsets[u]: data.offsets[u + 1]].tolist()
-        lt = len(seq) - 2
-        ends = [lt] if mode == "last" else [e for e in range(1, lt) if e >= lt - max_len + 1]
-        for e in ends:
-            window = seq[:lt][-max_len:]
-            out.append({"history": seq[:e], "window": [0] * (max_len - len(window)) + window,
-                        "col": max_len - 1 - (lt - e)})
-    return out
-
-
-def ref_states(model, ctxs) -> torch.Tensor:
-    model.eval()
-    with torch.no_grad():
-        return torch.stack([model.encode(torch.tensor([c["window"]]))[0][c["col"]] for c in ctxs])
-
-
-def rows_of(states, table) -> list[list[float]]:
-    return (states.detach().double() @ table.detach().double().T).tolist()
-
-
-def ref_top(row, history, k) -> list[int]:
-    cand = sorted(((row[i], i) for i in range(1, len(row)) if i not in history), key=lambda x: -x[0])
-    return [i for _, i in cand[:k]]
-
-
-class Problem:
-    def __init__(self, mode: str, seed: int = 0):
-        torch.manual_seed(seed)
-        self.data = tiny_data(seed)
-        self.contexts = KDContexts(self.data, mode, S_LEN)
-        teacher = SASRec(N_ITEMS, ModelConfig(dim=12, blocks=1, max_len=S_LEN, dropout=0.0))
-        self.student = SASRec(N_ITEMS, ModelConfig(dim=4, blocks=1, max_len=S_LEN, dropout=0.0))
-        self.view = TeacherView(teacher, self.contexts, 3, CPU)
-        self.ctx = ref_contexts(self.data, mode, S_LEN)
-        self.n = len(self.ctx)
-        self.t_rows = rows_of(self.view.states, self.view.table)
-        self.s_states = ref_states(self.student, self.ctx)
-        self.s_rows = rows_of(self.s_states, self.student.item_table())
-
-    def setup(self, seed: int = 0) -> KDSetup:
-        return KDSetup(teacher=self.view, contexts=self.contexts, device=CPU, seed=seed, chunk=3, epochs=10,
-                       student_dim=4)
-
-
-@pytest.fixture(scope="module", params=["all", "last"])
-def prob(request):
-    return Problem(request.param)
+@pytest.fixture(scope="module")
+def make_prob(kd_problem):
+    """The conftest's KDProblem at this file's sizes: teacher dim 12, student dim 4 (`prob`: per mode)."""
+    return lambda mode, seed=0: kd_problem(mode, seed, n_users=N_USERS, n_items=N_ITEMS, s_len=S_LEN)
 
 
 def settings(**kw) -> RCEKDSettings:
     return RCEKDSettings(K=K, L=L, M=M, T=T, beta=BETA, **kw)
 
 
-def ref_sampled(prob: Problem, seed: int) -> list[dict]:
+def ref_sampled(prob, seed: int) -> list[dict]:
     """Q^T, P, A per context with history masked; A by the distiller's uniforms, one draw at a time."""
     u = torch.rand(prob.n, M, generator=torch.Generator().manual_seed(seed)).clamp(1e-12, 1 - 1e-7).tolist()
     out = []
     for n, c in enumerate(prob.ctx):
-        qt = ref_top(prob.t_rows[n], c["history"], K)
-        pool = ref_top(prob.s_rows[n], c["history"], M)
+        qt = prob.top_unseen(prob.t_rows[n], c["history"], K)
+        pool = prob.top_unseen(prob.s_rows[n], c["history"], M)
         logw = [(min(sum(1 for i in qt if i in pool[j:]), 50) + 1) / T for j in range(M)]
         keys = [w - math.log(-math.log(x)) for w, x in zip(logw, u[n])]
         left, picked = set(range(M)), []

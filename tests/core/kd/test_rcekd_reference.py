@@ -16,8 +16,6 @@ import pytest
 import torch
 
 import rcekd_core.kd.rcekd as rcekd_mod
-from rcekd_core.data.interactions import Interactions
-from rcekd_core.data.sequences import SequenceData
 from rcekd_core.kd.base import KDSetup, rowwise_isin
 from rcekd_core.kd.contexts import KDContexts
 from rcekd_core.kd.rcekd import RCEKD, RCEKDSettings, reverse_cumsum, sampling_weights
@@ -361,23 +359,11 @@ def test_overlap_is_with_sampled_set_not_student_top(build):
 # ----------------------------------------------------------------------------- gradients
 
 
-def tiny_data(n_users=9, n_items=N_ITEMS, seed=0) -> SequenceData:
-    rng = np.random.default_rng(seed)
-    users, items = [], []
-    for u in range(n_users):
-        n = int(rng.integers(4, 14))
-        users += [u] * n
-        items += list(rng.choice(np.arange(1, n_items + 1), size=n, replace=False))
-    inter = Interactions(np.array(users, dtype=np.int64), np.array(items, dtype=np.int64),
-                         np.arange(len(users), dtype=np.float64), n_users, n_items)
-    return SequenceData.from_interactions(inter)
-
-
 @pytest.mark.parametrize("mode", ["last", "all"])
 @pytest.mark.parametrize("variant", ["full", "union", "all_items"])
-def test_gradients_reach_the_student_only(mode, variant):
+def test_gradients_reach_the_student_only(tiny_data, mode, variant):
     torch.manual_seed(0)
-    data = tiny_data()
+    data = tiny_data(9, N_ITEMS, seed=0, lengths=(4, 14))
     teacher = SASRec(data.n_items, ModelConfig(dim=16, blocks=1, max_len=10, dropout=0.0))
     student = SASRec(data.n_items, ModelConfig(dim=8, blocks=1, max_len=6, dropout=0.1))
     contexts = KDContexts(data, mode, student.max_len)

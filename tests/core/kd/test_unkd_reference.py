@@ -19,14 +19,9 @@ import numpy as np
 import pytest
 import torch
 
-from rcekd_core.data.interactions import Interactions
-from rcekd_core.data.sequences import SequenceData
-from rcekd_core.kd.base import KDSetup
-from rcekd_core.kd.contexts import KDContexts
 from rcekd_core.kd.unkd import UnKD, UnKDSettings, greedy_groups, pairs_per_group
 
 N_USERS, N_ITEMS, WINDOW = 10, 40, 6
-CPU = torch.device("cpu")
 
 
 # ----------------------------------------------------------------------------- reference
@@ -82,42 +77,26 @@ def ref_equal_mass(counts: dict[int, int], groups: int) -> dict[int, int]:
     return out
 
 
-def tiny_data(seed: int) -> SequenceData:
-    rng = np.random.default_rng(seed)
-    users, items = [], []
-    popular = rng.permutation(np.arange(1, N_ITEMS + 1))
-    p = 1 / np.arange(1, N_ITEMS + 1) ** 1.1  # skewed popularity; some items never seen in training
-    for u in range(N_USERS):
-        n = int(rng.integers(5, 13))
-        users += [u] * n
-        items += list(rng.choice(popular, size=n, replace=False, p=p / p.sum()))
-    inter = Interactions(np.array(users, dtype=np.int64), np.array(items, dtype=np.int64),
-                         np.arange(len(users), dtype=np.float64), N_USERS, N_ITEMS)
-    return SequenceData.from_interactions(inter)
-
-
 class Problem:
-    def __init__(self, mode: str, seed: int = 0):
-        self.data = tiny_data(seed)
-        self.contexts = KDContexts(self.data, mode, WINDOW)
-        self.hist, self.pop = [], {i: 0 for i in range(1, N_ITEMS + 1)}
+    """The conftest's problem without models (skewed popularity, some items never seen in
+    training), each context's history, the items' training counts and random teacher scores,
+    student states and item table."""
+
+    def __init__(self, base, seed: int):
+        self.base, self.data, self.contexts, self.n = base, base.data, base.contexts, base.n
+        self.hist = [c["history"] for c in base.ctx]
+        self.pop = {i: 0 for i in range(1, N_ITEMS + 1)}
         for u in range(self.data.n_users):
             seq = self.data.items[self.data.offsets[u]: self.data.offsets[u + 1]].tolist()
-            lt = len(seq) - 2
-            for i in seq[:lt]:
+            for i in seq[:len(seq) - 2]:
                 self.pop[i] += 1
-            ends = [lt] if mode == "last" else [e for e in range(1, lt) if e >= lt - WINDOW + 1]
-            self.hist += [seq[:e] for e in ends]
-        self.n = len(self.hist)
-        assert self.contexts.n == self.n
         g = torch.Generator().manual_seed(seed + 1)
         self.t_scores = 3 * torch.randn(self.n, N_ITEMS + 1, generator=g)
         self.states = torch.randn(self.n, 4, generator=g)
         self.table = torch.randn(N_ITEMS + 1, 4, generator=g)
 
     def distiller(self, fake_teacher, seed: int = 0, **values) -> UnKD:
-        setup = KDSetup(teacher=fake_teacher(self.t_scores), contexts=self.contexts, device=CPU, seed=seed,
-                        chunk=4, epochs=10, student_dim=4)
+        setup = self.base.setup(seed, teacher=fake_teacher(self.t_scores), chunk=4, student_dim=4)
         return UnKD(UnKDSettings(**values), setup)
 
     def ref_groups(self, c: UnKDSettings) -> dict[int, int]:
@@ -133,9 +112,12 @@ class Problem:
         return group
 
 
-@pytest.fixture(scope="module", params=["all", "last"])
-def prob(request):
-    return Problem(request.param)
+@pytest.fixture(scope="module")
+def make_prob(kd_problem):
+    """make_prob(mode, seed=0): this file's Problem (`prob`: per mode)."""
+    return lambda mode, seed=0: Problem(kd_problem(mode, seed, n_users=N_USERS, n_items=N_ITEMS, s_len=WINDOW,
+                                                   lengths=(5, 13), skew=1.1, teacher_dim=None, student_dim=None),
+                                        seed)
 
 
 # ----------------------------------------------------------------------------- groups
@@ -271,8 +253,8 @@ def authors_pair_law(depth: int, T: float) -> dict[tuple[int, int], float]:
     return {k: v / z for k, v in law.items()}
 
 
-def test_pairs_follow_the_authors_law_and_may_repeat(fake_teacher):
-    prob = Problem("all", seed=3)
+def test_pairs_follow_the_authors_law_and_may_repeat(make_prob, fake_teacher):
+    prob = make_prob("all", seed=3)
     d = prob.distiller(fake_teacher, seed=11, T=2.0)
     depth, rows, k = 5, 3000, 3
     g = torch.Generator().manual_seed(0)
