@@ -19,7 +19,7 @@ TINY = {
     "teacher": {"dim": 8, "blocks": 1, "heads": 1, "max_len": 10},
     "student": {"dim": 4, "blocks": 1, "heads": 1, "max_len": 10},
     "teacher_train": {"epochs": 3, "patience": 5}, "student_train": {"epochs": 4, "patience": 5},
-    "methods": ["scratch", "rcekd"], "rcekd": {"K": 5, "L": 5, "M": 10},
+    "methods": ["scratch", "rcekd", "de"], "rcekd": {"K": 5, "L": 5, "M": 10}, "de": {"experts": 3},
 }
 
 
@@ -45,7 +45,7 @@ def full(tmp_path_factory):
     return root / "run"
 
 
-@pytest.mark.parametrize("point", [2, 5])  # during the teacher; during the first student
+@pytest.mark.parametrize("point", [2, 5, 12])  # during the teacher; the first student; de (state of its own)
 def test_a_stopped_run_resumes_from_its_last_epoch(point, full, tmp_path, monkeypatch):
     monkeypatch.setenv("RCEKD_HOME", str(tmp_path / "home"))
     run = tmp_path / "run"

@@ -50,3 +50,4 @@ def finished_run(tmp_path_factory, tiny_home) -> Path:
 @pytest.fixture(autouse=True)
 def _home(monkeypatch, tiny_home):
     monkeypatch.setenv("RCEKD_HOME", str(tiny_home))
+

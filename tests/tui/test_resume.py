@@ -20,13 +20,12 @@ TINY = {
     "data": {"source": "demo", "n_users": 100, "n_items": 50, "n_clusters": 5, "mean_len": 10},
     "teacher": {"dim": 8, "blocks": 1, "heads": 1, "max_len": 10},
     "student": {"dim": 4, "blocks": 1, "heads": 1, "max_len": 10},
-    "teacher_train": {"epochs": 4, "patience": 5},
-    "student_train": {"epochs": 5, "patience": 5},
-    "methods": ["scratch", "rcekd", "de"],  # de: a distiller with trained state of its own
+    "teacher_train": {"epochs": 3, "patience": 5},
+    "student_train": {"epochs": 4, "patience": 5},
+    "methods": ["scratch", "rcekd"],  # a distiller with trained state (de): tests/core/test_resume.py
     "rcekd": {"K": 5, "L": 5, "M": 10},
-    "de": {"experts": 3},
 }
-EPOCHS = 4 + 3 * 5  # epoch events of an uninterrupted run
+EPOCHS = 3 + 2 * 4  # epoch events of an uninterrupted run
 
 
 def distill(args: list[str], home: Path) -> subprocess.Popen:
@@ -54,32 +53,55 @@ POINTS = sorted(random.Random(7).sample(range(1, EPOCHS), 3))  # epochs after wh
 
 @pytest.fixture(scope="module")
 def runs(preset, tmp_path_factory) -> dict:
-    """An uninterrupted run, three runs killed with SIGKILL and one stopped with SIGTERM (each
-    with its own cache, so its teacher trains too), all side by side; then every interrupted
-    run resumed, side by side."""
+    """Three `rcekd distill` processes killed with SIGKILL and one stopped with SIGTERM (each with
+    its own cache, so its teacher trains too), side by side; the uninterrupted run and the
+    SIGKILLed runs' resumes in this process (the same code at the same thread count, without
+    a process start each); the SIGTERMed run resumed by `rcekd distill --resume`."""
+    import torch
+
+    from rcekd_core.config import load_config
+    from rcekd_core.experiment import resume_experiment, run_experiment
+
     root = tmp_path_factory.mktemp("runs")
-    cases = {"full": None, **{f"kill{p}": (p, signal.SIGKILL) for p in POINTS}, "term": (7, signal.SIGTERM)}
+    cases = {**{f"kill{p}": (p, signal.SIGKILL) for p in POINTS}, "term": (5, signal.SIGTERM)}
     procs = {name: distill(["--preset", str(preset), "--run-dir", str(root / name)], root / f"home-{name}")
              for name in cases}
-    codes = {}
-    deadline = time.monotonic() + 300
-    pending = {n: c for n, c in cases.items() if c is not None}
-    while pending and time.monotonic() < deadline:
-        for name, (point, sig) in list(pending.items()):
-            if procs[name].poll() is not None:  # ended before its point: the test below says so
-                del pending[name]
-            elif epochs_written(root / name) >= point:
-                procs[name].send_signal(sig)
-                del pending[name]
-        time.sleep(0.01)
-    for name, proc in procs.items():
-        codes[name] = proc.wait(timeout=300)
-    assert codes["full"] == 0, procs["full"].stdout.read().decode()
-    written = {name: epochs_written(root / name) for name in cases}
-    resumed = {name: distill(["--resume", str(root / name)], root / f"home-{name}") for name in cases if name != "full"}
-    outputs = {name: p.communicate(timeout=300)[0].decode() for name, p in resumed.items()}
-    return {"root": root, "codes": codes, "written": written,
-            "resumed": {n: p.returncode for n, p in resumed.items()}, "outputs": outputs}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as OMP_NUM_THREADS=1 in the processes: the same reduction order
+    mp = pytest.MonkeyPatch()
+    try:
+        mp.setenv("RCEKD_HOME", str(root / "home-full"))
+        run_experiment(load_config(str(preset)), root / "full")
+        deadline = time.monotonic() + 300
+        pending = dict(cases)
+        while pending and time.monotonic() < deadline:
+            for name, (point, sig) in list(pending.items()):
+                if procs[name].poll() is not None:  # ended before its point: the test below says so
+                    del pending[name]
+                elif epochs_written(root / name) >= point:
+                    procs[name].send_signal(sig)
+                    del pending[name]
+            time.sleep(0.01)
+        codes = {name: proc.wait(timeout=300) for name, proc in procs.items()}
+        written = {name: epochs_written(root / name) for name in [*cases, "full"]}
+        term = distill(["--resume", str(root / "term")], root / "home-term")
+        resumed, outputs = {}, {}
+        for name in cases:
+            if name == "term":
+                continue
+            mp.setenv("RCEKD_HOME", str(root / f"home-{name}"))
+            try:
+                resume_experiment(root / name)
+                resumed[name], outputs[name] = 0, ""
+            except Exception as e:  # noqa: BLE001 — reported by the test that reads it
+                resumed[name], outputs[name] = 1, repr(e)
+        outputs["term"] = term.communicate(timeout=300)[0].decode()
+        resumed["term"] = term.returncode
+    finally:
+        mp.undo()
+        torch.set_num_threads(threads)
+    return {"root": root, "codes": {**codes, "full": 0}, "written": written, "resumed": resumed,
+            "outputs": outputs}
 
 
 def metric_keys(run: Path) -> list:
