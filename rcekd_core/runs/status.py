@@ -128,8 +128,11 @@ def process_alive(run: RunDir | Path) -> bool | None:
 def pid_alive(run: RunDir | Path) -> bool | None:
     """None when there is no pid file (run started elsewhere); else whether that process lives."""
     pid = _run(run).read_pid()
-    if pid is None:
-        return None
+    return None if pid is None else process_exists(pid)
+
+
+def process_exists(pid: int) -> bool:
+    """Whether a live (not zombie) process has this id."""
     if pid <= 0:  # not a process id (os.kill would signal a whole process group)
         return False
     try:

@@ -24,6 +24,7 @@ from typing import Any
 from ..atomic import atomic_write
 from ..data.sources import rcekd_home
 from ..errors import RcekdError
+from ..runs.status import process_exists
 from ..settings import ExperimentConfig
 
 TEACHER_CACHE_VERSION = 2  # bump when training changes what a teacher's weights are
@@ -110,7 +111,8 @@ class TeacherCache:
     def store(self, weights: Path, meta: dict[str, Any], trajectory: dict[int, Path]) -> bool:
         """Publish an entry from files written elsewhere; False when another process was first."""
         for old in self.root.glob(f".staging-{self.key}-*"):  # left by a killed process
-            if not _pid_alive(old.name.rsplit("-", 1)[-1]):
+            pid = old.name.rsplit("-", 1)[-1]
+            if not (pid.isdigit() and process_exists(int(pid))):
                 shutil.rmtree(old, ignore_errors=True)
         staging = self.root / f".staging-{self.key}-{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
@@ -147,16 +149,6 @@ def trajectory_files(directory: Path) -> dict[int, Path]:
         if m:
             out[int(m.group(1))] = p
     return out
-
-
-def _pid_alive(pid: str) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except (ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _sha256(path: Path) -> str:
