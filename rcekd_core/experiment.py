@@ -242,7 +242,10 @@ class Experiment:
             rows = self.evaluate_model(teacher, "teacher", "teacher", cfg.teacher_seed, {}, reference=None)
             self.teacher_out = {r["split"]: r["_out"] for r in rows}
             return teacher
-        meta = self.load_cached(teacher)
+        # a teacher fit under way in this run continues (even if it reached the cache before a
+        # kill): its rows must read as trained here, as an uninterrupted run's do
+        under_way = self.run.resume_file(**vars(label)).is_file()
+        meta = None if under_way else self.load_cached(teacher)
         cached = meta is not None
         if cached:  # the run keeps its own copy: a resume must not depend on the shared cache
             save_checkpoint(self.run.checkpoint("teacher"), teacher.state_dict(), {**vars(label), **meta})

@@ -74,3 +74,24 @@ def test_resume_refuses_changed_data(tmp_path, monkeypatch):
     data.write_text("\n".join(lines[:-20]) + "\n")  # other interactions behind the same path
     with pytest.raises(ConfigError, match="data of .* changed since the run started"):
         resume_experiment(run)
+
+
+def test_a_kill_after_the_teacher_reached_the_cache_still_reads_as_trained_here(full, tmp_path, monkeypatch):
+    """Killed between publishing the teacher to the cache and writing its rows: the resumed run
+    continues its own teacher fit (teacher_cached stays False), as the uninterrupted run."""
+    from rcekd_core.experiment import Experiment
+
+    monkeypatch.setenv("RCEKD_HOME", str(tmp_path / "home"))
+    real = Experiment.add_results
+
+    def killed_before_the_rows(self, rows):
+        raise KeyboardInterrupt  # stands in for SIGKILL at that instant
+
+    monkeypatch.setattr(Experiment, "add_results", killed_before_the_rows)
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(load_config("demo", TINY), run)
+    assert list((tmp_path / "home" / "teachers").iterdir())  # the teacher is in the cache
+    monkeypatch.setattr(Experiment, "add_results", real)
+    resume_experiment(run)
+    assert (run / "results.csv").read_bytes() == (full / "results.csv").read_bytes()
