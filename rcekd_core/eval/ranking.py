@@ -44,14 +44,17 @@ def user_chunks(n_users: int, chunk: int) -> Iterator[torch.Tensor]:
         yield torch.arange(start, min(start + chunk, n_users))
 
 
-def target_ranks(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """0-based pessimistic rank of each target: [B, n] scores, [B, T] targets (0 pads) -> [B, T].
+def target_ranks(scores: torch.Tensor, targets: torch.Tensor, cap: int) -> torch.Tensor:
+    """0-based pessimistic rank of each target, exact below `cap`, else `cap`: [B, n], [B, T] -> [B, T].
 
-    One sort per row and a searchsorted: rank = #items scoring >= the target, minus itself.
+    rank = #items scoring >= the target, minus itself. Metrics at K ≤ cap only ask whether a
+    rank is below K, so the top cap + 1 scores decide it (a top-k, not a sort of the row): if
+    c ≤ cap of them are >= the target, every other item scores below it and the rank is c - 1;
+    if all cap + 1 are, the rank is at least cap.
     """
-    asc = scores.sort(dim=1).values
-    t_score = scores.gather(1, targets).contiguous()
-    return scores.size(1) - torch.searchsorted(asc, t_score) - 1
+    top = scores.topk(min(cap + 1, scores.size(1)), dim=1).values
+    t_score = scores.gather(1, targets)
+    return (top.unsqueeze(1) >= t_score.unsqueeze(2)).sum(2) - 1
 
 
 @torch.no_grad()
@@ -72,7 +75,7 @@ def evaluate(
             raise Diverged(f"non-finite scores on the {split} split")
         target = data.targets(split, users).to(device)
         if data.multi_target:
-            r = target_ranks(scores, target).masked_fill(target == 0, -1).cpu()  # -1: padding
+            r = target_ranks(scores, target, max(ks)).masked_fill(target == 0, -1).cpu()  # -1: padding
             width = max(width, r.size(1))
             ranks.append(r)
         else:

@@ -116,7 +116,7 @@ def test_target_ranks_pessimistic_ties_and_masked_items():
     scores = torch.tensor([[NEG, 3., 5., 5., 1., 5., NEG, 2.],
                            [NEG, 0., 0., 0., 0., 0., 0., 0.]])
     targets = torch.tensor([[2, 7, 3, 6], [4, 1, 0, 0]])
-    r = target_ranks(scores, targets)
+    r = target_ranks(scores, targets, cap=8)  # cap >= n - 1: exact
     # row 0: item 2 scores 5, tied with 3 and 5: 3 items >= 5 -> rank 2 (not 0)
     #        item 7 scores 2: items 1, 2, 3, 5, 7 are >= 2 -> rank 4
     #        item 3: same score as item 2 -> the same pessimistic rank 2
@@ -131,7 +131,7 @@ def test_target_ranks_match_a_brute_force_count():
     scores[:, 0] = NEG
     scores[torch.rand(scores.shape, generator=gen) < 0.2] = NEG  # some masked items
     targets = torch.randint(0, 21, (9, 5), generator=gen)
-    got = target_ranks(scores, targets)
+    got = target_ranks(scores, targets, cap=21)
     for b in range(9):
         for j in range(5):
             t = scores[b, targets[b, j]].item()
@@ -263,11 +263,24 @@ def test_evaluate_ratio_does_not_mask_the_splits_own_targets():
     assert out.metrics["MRR@1"] == 0.0 and out.metrics["Recall@3"] < 1.0
 
 
+def test_capped_target_ranks_are_exact_below_the_cap_and_cap_beyond():
+    """The top-(cap + 1) count gives the exact pessimistic rank below `cap`, and `cap` for
+    every target ranked at `cap` or worse (ties at the boundary included)."""
+    gen = torch.Generator().manual_seed(5)
+    scores = torch.randint(0, 8, (40, 30), generator=gen).double()  # ties everywhere
+    scores[:, 0] = NEG
+    scores[torch.rand(scores.shape, generator=gen) < 0.1] = NEG
+    targets = torch.randint(0, 30, (40, 6), generator=gen)
+    exact = target_ranks(scores, targets, cap=30)
+    for cap in (1, 3, 5, 10):
+        assert torch.equal(target_ranks(scores, targets, cap), exact.clamp(max=cap)), cap
+
+
 def test_tied_targets_are_pessimistic_towards_each_other():
     """Two targets sharing the top score both get rank 1: the tie rule counts every other item
     scoring >= a target, the other target included (so NDCG@K < 1 for a tied top)."""
     scores = torch.tensor([[NEG, 9., 9., 1., 0.]])
-    r = target_ranks(scores, torch.tensor([[1, 2]]))
+    r = target_ranks(scores, torch.tensor([[1, 2]]), cap=2)
     assert r.tolist() == [[1, 1]]
     m = metrics_from_target_ranks(r, [2])
     assert m["Recall@2"] == pytest.approx(1.0) and m["MRR@2"] == pytest.approx(1 / 2)
