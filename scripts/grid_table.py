@@ -23,6 +23,8 @@ def fits(run: Path) -> tuple[str, list[dict]]:
     """(preset name, one entry per finished seed-0 fit: method, lam, valid row, test row)."""
     d = RunDir(run)
     config = d.read_config()
+    if "name" not in config:  # a run still starting
+        return "", []
     rows: dict[str, dict] = {}
     for row in d.read_result_values():
         reference = row["model"] in ("teacher", "popularity")  # no seed, no λ: shown as they are
@@ -44,6 +46,9 @@ def main(argv: list[str]) -> int:
     names, entries = set(), []
     for run in a.runs:
         name, found = fits(run)
+        if not found:
+            print(f"{run}: no finished fit yet, left out", file=sys.stderr)
+            continue
         names.add(name)
         entries += found
     if len(names) != 1:
