@@ -412,6 +412,11 @@ def runs_combine(
     print_results(combined.to_dict("records"), out)
 
 
+from .sweep_cli import sweep_app  # noqa: E402  (last: it uses the helpers above)
+
+app.add_typer(sweep_app, name="sweep")
+
+
 def main() -> None:
     app()
 
