@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from rcekd_core.runs.status import is_run_dir, last_modified, run_status
 from rcekd_core.runs.store import EVENTS, RunDir
@@ -29,6 +30,7 @@ class RunSummary:
     best_ndcg: float | None
     best_method: str
     mtime: float
+    sweep: bool = False  # a sweep folder: status is trials done / budget, best is on validation
 
     @property
     def name(self) -> str:
@@ -97,6 +99,10 @@ def watch_problem(path: Path) -> str | None:
         return f"'{path}' does not exist; pass a run directory (rcekd tui lists those under runs/)"
     if not path.is_dir():
         return f"'{path}' is a file; pass a run directory (the folder holding {EVENTS})"
+    from .sweepinfo import is_sweep_dir
+
+    if is_sweep_dir(path):
+        return None
     run = RunDir(path)
     if run.events.exists() and not run.events.is_file():
         return f"'{run.events}' is not a file; pass a run directory written by rcekd distill"
@@ -111,21 +117,37 @@ def watch_problem(path: Path) -> str | None:
     return None
 
 
+def summarize_sweep(path: Path) -> RunSummary | None:
+    from .sweepinfo import sweep_progress
+
+    progress = sweep_progress(path)
+    if progress is None:
+        return None
+    best = progress.best_method()
+    return RunSummary(progress.path, progress.status, progress.preset, progress.methods,
+                      best[1] if best else None, f"{best[0]}, valid" if best else "", path.stat().st_mtime,
+                      sweep=True)
+
+
 def list_runs(root: Path) -> list[RunSummary]:
-    """Every run directory directly under root, newest first."""
+    """Every run directory and sweep folder directly under root, newest first."""
+    from .sweepinfo import is_sweep_dir
+
     root = Path(root)
     if not root.is_dir():
         return []
     runs = []
     try:
-        paths = [p for p in root.iterdir() if p.is_dir() and is_run_dir(p)]
+        paths = [p for p in root.iterdir() if p.is_dir() and (is_run_dir(p) or is_sweep_dir(p))]
     except OSError:  # the root went away or cannot be read: nothing to list
         return []
     for p in paths:
         try:
-            runs.append(summarize(p))
+            summary = summarize_sweep(p) if is_sweep_dir(p) else summarize(p)
         except OSError:  # deleted while the list was being read
             continue
+        if summary is not None:
+            runs.append(summary)
     return sorted(runs, key=lambda r: r.mtime, reverse=True)
 
 

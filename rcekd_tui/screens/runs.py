@@ -20,7 +20,7 @@ from ..messages import RunsListed
 from ..runinfo import RunSummary, list_runs
 from .export_job import start_export
 
-STATUS_STYLE = {"running": "green", "starting": "green", "finished": "cyan", "failed": "red",
+STATUS_STYLE = {"sweep": "blue", "running": "green", "starting": "green", "finished": "cyan", "failed": "red",
                 "stopped": "yellow", "interrupted": "magenta"}
 
 
@@ -67,7 +67,7 @@ class RunsScreen(Screen):
         self.runs = message.runs
         table.clear()
         for r in self.runs:
-            style = STATUS_STYLE.get(r.status, "bright_black")
+            style = STATUS_STYLE.get("sweep" if r.sweep else r.status, "bright_black")
             best = f"{r.best_ndcg:.4f} ({r.best_method})" if r.best_ndcg is not None else "-"
             # names come from the runs' own files: shown as text, never read as markup
             table.add_row("✓" if r.name in self.selected else "", escape(r.name), Text(r.status, style=style),
@@ -102,7 +102,15 @@ class RunsScreen(Screen):
         from .run import RunScreen
 
         cur = self.current()
-        if cur:
+        if cur and cur.sweep:  # a sweep: its trial in flight (or the last one written)
+            from ..sweepinfo import newest_trial
+
+            trial = newest_trial(cur.path)
+            if trial is None:
+                self.notify(f"{cur.name}: no trial yet", severity="warning", markup=False)
+            else:
+                self.app.push_screen(RunScreen(trial))
+        elif cur:
             self.app.push_screen(RunScreen(cur.path))
 
     def action_toggle(self) -> None:
