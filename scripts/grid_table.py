@@ -59,8 +59,8 @@ def main(argv: list[str]) -> int:
     valid = lambda e: e["valid"][m] if math.isfinite(e["valid"][m]) else -1.0
     lam = lambda e: "" if e["lam"] is None else f"{e['lam']:g}"
     print(f"| method | test {m}, authors' λ | authors' λ | test {m}, tuned λ | tuned λ "
-          f"| test Recall@10, tuned | best epoch, tuned |")
-    print("|---|---|---|---|---|---|---|")
+          f"| valid {m}, tuned | test Recall@10, tuned | best epoch, tuned |")
+    print("|---|---|---|---|---|---|---|---|")
     methods = list(dict.fromkeys(e["method"] for e in sorted(entries, key=lambda e: e["method"] not in
                                                               ("teacher", "popularity", "scratch"))))
     lines = []
@@ -72,7 +72,7 @@ def main(argv: list[str]) -> int:
         a_cell = f"{authors[0]['test'][m]:.4f}" if authors else "not run"
         a_lam = "" if authors_lam is None else f"{authors_lam:g}"
         print(f"| {method} | {a_cell} | {a_lam} | {best['test'][m]:.4f} | {lam(best)} "
-              f"| {best['test']['Recall@10']:.4f} | {best['test']['best_epoch'] or ''} |")
+              f"| {best['valid'][m]:.4f} | {best['test']['Recall@10']:.4f} | {best['test']['best_epoch'] or ''} |")
         if len(tried) > 1 and authors_lam is not None:
             lines.append(f"- {method}: " + ", ".join(f"λ {lam(e)}: {valid(e):.4f}" for e in tried))
     if lines:
