@@ -38,4 +38,6 @@ def watch_sweep(path: Path, console: Console | None = None, refresh_s: float = R
             time.sleep(refresh_s)
             progress = sweep_progress(path) or progress
             live.update(progress_table(progress), refresh=True)
+    if not console.is_terminal:  # Live's last frame ends without a newline when piped
+        console.line()
     console.print("every trial is done: `rcekd sweep best` shows the choice, `rcekd sweep confirm` runs it")
