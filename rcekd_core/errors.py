@@ -28,3 +28,7 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, signum: int):
         super().__init__(f"signal {signum}")
         self.signum = signum
+
+
+class WorkerFailed(RcekdError):
+    """A worker process of a `--workers` run failed; the message is its error."""

@@ -102,10 +102,12 @@ class Experiment:
 
     With `resume`, the run directory already holds part of the run: fits with results are
     kept as they are, an unfinished fit continues from its last completed epoch, the rest run.
+    With `workers` > 1 the student fits run in that many processes (parallel.py); `fits` limits
+    the run to those (method, seed) fits (a worker's share).
     """
 
     def __init__(self, prep: Prepared, run_dir: Path, display: Sink = lambda e: None, resume: bool = False,
-                 retrain: bool = True):
+                 retrain: bool = True, workers: int = 1, fits: list[tuple[str, int]] | None = None):
         self.p = prep
         self.cfg = prep.cfg
         self.run = RunDir(run_dir).create()
@@ -123,6 +125,14 @@ class Experiment:
         self.metrics = MetricsCsv(self.run.metrics)
         # a resumed run keeps finished (and diverged) fits; stopped ones continue
         self.rows = [r for r in self.run.read_result_values() if r.get("status") in FINAL] if resume else []
+        if resume and self.run.parts.is_dir():
+            from .parallel import adopt_parts
+
+            try:
+                adopt_parts(self)  # what workers of an earlier attempt left in their parts
+            except ConfigError:
+                self._lock.close()
+                raise
         if not any(r["model"] == "teacher" for r in self.rows):  # the references go with the teacher
             self.rows = [r for r in self.rows if r["model"] != "popularity"]
         self.done = {(r["model"], r["method"], r["seed"]) for r in self.rows}
@@ -132,6 +142,8 @@ class Experiment:
         self.retrain = retrain  # a corrupt cache entry: train again (True) or refuse (False)
         self.teacher_meta: dict[str, Any] = {}
         self.contexts: KDContexts | None = None
+        self.workers = workers
+        self.fits = None if fits is None else [tuple(f) for f in fits]
 
     def emit(self, event: Event) -> None:
         self.events.emit(event)
@@ -140,9 +152,22 @@ class Experiment:
         self.display(event)
 
     def add_results(self, rows: list[dict[str, Any]]) -> None:
-        self.rows.extend(rows)
+        self.rows = self.in_run_order(self.rows + rows)
         self.run.write_results(self.rows)
         self.emit(Result(rows=rows))
+
+    def in_run_order(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Teacher, popularity, then methods x seeds as a sequential run fits them (parallel
+        workers and resumes deliver fits in another order; the file does not show it)."""
+        fits = [(m, s) for m in self.cfg.methods for s in self.cfg.seeds]
+
+        def place(row: dict[str, Any]) -> int:
+            if row["model"] != "student":
+                return -2 if row["model"] == "teacher" else -1
+            fit = (row["method"], row["seed"])
+            return fits.index(fit) if fit in fits else len(fits)
+
+        return sorted(rows, key=place)  # stable: a fit's splits keep their order
 
     def should_stop(self) -> bool:
         if not self.stop_requested and self.run.stop_requested():
@@ -171,7 +196,7 @@ class Experiment:
                 "teacher_cached": cache.exists(), "torch": str(torch.__version__),
                 "host": platform.node(), "protocol": cfg.data.protocol, "masking": MASKING_RULE,
                 "teacher_only": teacher_only, "kd_positions": kd_positions(cfg),
-                "data_fingerprint": self.p.fingerprint,
+                "data_fingerprint": self.p.fingerprint, "workers": self.workers,
                 "data_file": str(Path(cfg.data.file).expanduser().resolve()) if cfg.data.file else None,
             }
             self.run.write_config(resolved)
@@ -342,8 +367,17 @@ class Experiment:
 
     def student_phase(self, teacher) -> None:
         cfg, data, device = self.cfg, self.p.data, self.p.device
+        todo = [(m, s) for m in cfg.methods for s in cfg.seeds if ("student", m, s) not in self.done
+                and (self.fits is None or (m, s) in self.fits)]
+        if self.workers > 1 and todo:
+            if self.cache.exists():  # the workers load the teacher from there
+                from .parallel import run_in_parts
+
+                return run_in_parts(self, todo)
+            self.emit(RunWarning(method="teacher", message=(
+                f"the teacher is not in the cache ({self.cache.dir}), which the workers load it from: "
+                "the students run one after another in this process")))
         self.contexts = contexts = KDContexts(data, kd_positions(cfg), cfg.student.max_len)
-        todo = [(m, s) for m in cfg.methods for s in cfg.seeds if ("student", m, s) not in self.done]
         view = None
         if any(METHODS[m].distiller.uses_teacher for m, _ in todo):
             t0 = time.perf_counter()
@@ -420,22 +454,43 @@ class Experiment:
 
 def run_experiment(cfg: ExperimentConfig, run_dir: Path, display: Sink = lambda e: None,
                    teacher_only: bool = False, say: Callable[[str], None] = lambda s: None,
-                   retrain: bool = True) -> list[dict[str, Any]]:
+                   retrain: bool = True, workers: int = 1) -> list[dict[str, Any]]:
     """The one entry (`rcekd distill`, `rcekd train-teacher`, the TUI's launches, tests).
 
     Every input check (config, data, sizes, the run directory itself) happens before the run
-    directory is written, so a bad input leaves nothing behind.
+    directory is written, so a bad input leaves nothing behind. `workers`: processes for the
+    student fits (parallel.py).
     """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"--workers must be at least 1 (processes for the student fits); got {workers}")
     prep = prepare(cfg, say)
     RunDir(run_dir).check_new()
     say(f"run directory: {run_dir}")
-    return Experiment(prep, run_dir, display, retrain=retrain).run_all(teacher_only=teacher_only)
+    return Experiment(prep, run_dir, display, retrain=retrain, workers=workers).run_all(teacher_only=teacher_only)
+
+
+def run_config(run: RunDir) -> tuple[ExperimentConfig, dict[str, Any]]:
+    """The config a run was started with, and its runtime section (config.yaml)."""
+    from .config import from_dict
+
+    config = run.read_config()
+    runtime = config.pop("runtime", {}) or {}
+    if runtime.get("data_file") and isinstance(config.get("data"), dict):
+        config["data"]["file"] = runtime["data_file"]  # as started, wherever the resume runs from
+    return from_dict(config), runtime
+
+
+def check_same_data(run: RunDir, runtime: dict[str, Any], prep: Prepared) -> None:
+    cfg = prep.cfg
+    if runtime.get("data_fingerprint") and runtime["data_fingerprint"] != prep.fingerprint:
+        raise ConfigError(f"the data of '{run.root}' changed since the run started "
+                          f"({cfg.data.file or cfg.data.source}); resuming would mix two data sets — "
+                          "restore the data or start a new run")
 
 
 def resume_experiment(run_dir: Path, display: Sink = lambda e: None,
                       say: Callable[[str], None] = lambda s: None, retrain: bool = True) -> list[dict[str, Any]]:
-    """`rcekd distill --resume D`: continue the run in D with the config it was started with."""
-    from .config import from_dict
+    """`rcekd distill --resume D`: continue the run in D with the config (and workers) it was started with."""
     from .runs.status import last_end
 
     run = RunDir(run_dir)
@@ -444,16 +499,11 @@ def resume_experiment(run_dir: Path, display: Sink = lambda e: None,
     end = last_end(run.root)
     if end is not None and end.status == "finished":
         raise ConfigError(f"'{run.root}' has finished; nothing to resume (start a new run with another --run-dir)")
-    config = run.read_config()
-    runtime = config.pop("runtime", {}) or {}
-    if runtime.get("data_file") and isinstance(config.get("data"), dict):
-        config["data"]["file"] = runtime["data_file"]  # as started, wherever the resume runs from
-    cfg = from_dict(config)
+    cfg, runtime = run_config(run)
     prep = prepare(cfg, say)
-    if runtime.get("data_fingerprint") and runtime["data_fingerprint"] != prep.fingerprint:
-        raise ConfigError(f"the data of '{run.root}' changed since the run started "
-                          f"({cfg.data.file or cfg.data.source}); resuming would mix two data sets — "
-                          "restore the data or start a new run")
+    check_same_data(run, runtime, prep)
     say(f"resuming {run.root}")
-    return Experiment(prep, run.root, display, resume=True, retrain=retrain).run_all(
+    workers = runtime.get("workers", 1)
+    return Experiment(prep, run.root, display, resume=True, retrain=retrain,
+                      workers=workers if isinstance(workers, int) and workers >= 1 else 1).run_all(
         teacher_only=bool(runtime.get("teacher_only")))

@@ -71,7 +71,8 @@ def data_overrides(data_file: Path | None) -> dict[str, Any]:
     return {"data": {"source": "file", "file": str(data_file)}} if data_file else {}
 
 
-def execute(cfg, run_dir: str | None, teacher_only: bool, retrain: bool = True) -> tuple[Path, list[dict[str, Any]]]:
+def execute(cfg, run_dir: str | None, teacher_only: bool, retrain: bool = True,
+            workers: int = 1) -> tuple[Path, list[dict[str, Any]]]:
     from rcekd_core.experiment import run_experiment
 
     from .progress import ConsoleDisplay
@@ -79,7 +80,8 @@ def execute(cfg, run_dir: str | None, teacher_only: bool, retrain: bool = True) 
     display = ConsoleDisplay(console)
     target = default_run_dir(run_dir, cfg.name)
     stop_on_signals()
-    rows = run_experiment(cfg, target, display, teacher_only=teacher_only, say=display.say, retrain=retrain)
+    rows = run_experiment(cfg, target, display, teacher_only=teacher_only, say=display.say, retrain=retrain,
+                          workers=workers)
     return target, rows
 
 
@@ -101,13 +103,13 @@ def guarded(fn):
     """Map RcekdError, OSError and signals to a one-line message and an exit code."""
     import functools
 
-    from rcekd_core.errors import Diverged, Interrupted
+    from rcekd_core.errors import Diverged, Interrupted, WorkerFailed
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except Diverged as e:  # a teacher that diverged: not bad input, a failed run
+        except (Diverged, WorkerFailed) as e:  # a teacher that diverged, a worker that failed: a failed run
             Console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
             raise typer.Exit(1)
         except RcekdError as e:
@@ -171,12 +173,16 @@ def distill(
         False, "--include-diverged", help="Keep diverged fits (at their best epoch before diverging) in "
         f"{store.SUMMARY} and {store.SIGNIFICANCE} (same as --set eval.report_diverged=true)."),
     no_retrain: bool = NoRetrainOpt,
+    workers: Optional[int] = typer.Option(
+        None, "--workers", help="Processes for the method x seed student fits (default 1: one after another "
+        "in this process); each gets cores / N threads, and the results are those of the sequential run."),
 ) -> None:
     """The main job: teacher (cached), then every method x seed; prints a comparison table."""
     if resume is not None:
         given = [flag for flag, v in (("--preset", preset), ("--methods", methods), ("--seeds", seeds),
                                       ("--data-file", data_file), ("--device", device), ("--run-dir", run_dir),
-                                      ("--set", sets), ("--include-diverged", include_diverged or None))
+                                      ("--set", sets), ("--include-diverged", include_diverged or None),
+                                      ("--workers", workers))
                  if v is not None]
         if given:
             raise ConfigError(f"--resume continues a run with the settings it started with; drop {', '.join(given)}")
@@ -192,7 +198,7 @@ def distill(
         if include_diverged:
             extra["eval"] = {"report_diverged": True}
         cfg = build_config(preset, sets, extra)
-        target, rows = execute(cfg, run_dir, teacher_only=False, retrain=not no_retrain)
+        target, rows = execute(cfg, run_dir, teacher_only=False, retrain=not no_retrain, workers=1 if workers is None else workers)
     print_results(rows, target)
     report_unfinished(rows, target)
 
@@ -351,13 +357,19 @@ def tui(runs_root: Path = typer.Option(DEFAULT_RUNS, "--runs-root", help="Folder
 
 @app.command()
 @guarded
-def watch(run_dir: Path = typer.Argument(..., help=f"A run directory (one with {store.EVENTS}, or one whose run is starting).")) -> None:
-    """Follow a run live (or replay a finished one) in the terminal UI; waits for a run still starting."""
+def watch(run_dir: Path = typer.Argument(..., help=f"A run directory (one with {store.EVENTS}, or one whose run is starting), or a sweep folder.")) -> None:
+    """Follow a run live (or replay a finished one) in the terminal UI; waits for a run still starting. On a sweep folder: its progress, live."""
     from .runinfo import watch_problem
 
     problem = watch_problem(run_dir)
     if problem:
         raise ConfigError(problem)
+    from .sweepinfo import is_sweep_dir
+
+    if is_sweep_dir(run_dir):  # a sweep: its progress table, live
+        from .sweepwatch import watch_sweep
+
+        return watch_sweep(run_dir, console)
     from .app import run_watch
 
     run_watch(run_dir)

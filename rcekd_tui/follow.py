@@ -121,9 +121,11 @@ class RunState:
     methods: list[str] = field(default_factory=list)
     seeds: list[int] = field(default_factory=list)
     phase: str = "waiting"
-    current: tuple[str, str, int] | None = None  # (model, method, seed) being trained
+    current: tuple[str, str, int] | None = None  # (model, method, seed) of the latest epoch
     epoch: int = 0
     epochs_planned: int = 0
+    # every fit started and without results yet, with its planned epochs (`--workers`: several)
+    in_flight: dict[tuple[str, str, int], int] = field(default_factory=dict)
     status: str = "running"  # running | finished | failed | stopped | interrupted
     stop_requested: bool = False
     error: str = ""
@@ -181,17 +183,21 @@ class RunState:
             current = (str(ev.model), str(ev.method), _int(ev.seed, "seed"))
             planned = _int(ev.epochs, "epochs")
             self.current, self.epoch, self.epochs_planned = current, 0, planned
+            self.in_flight[current] = planned
         elif isinstance(ev, Epoch):
             key = (str(ev.model), str(ev.method), _int(ev.seed, "seed"))
             series = self.series.get(key) or Series(*key)
             series.add(ev)
             self.series[key] = series
             self.current, self.epoch = key, series.epochs[-1]
+            self.epochs_planned = self.in_flight.get(key, self.epochs_planned)
         elif isinstance(ev, Result):
             rows = _list(ev.rows, "rows")
             if not all(isinstance(r, dict) for r in rows):
                 raise Malformed("rows")
             new = [self._result(r) for r in rows]
+            for r in rows:
+                self.in_flight.pop((str(r.get("model")), str(r.get("method")), r.get("seed")), None)
             if not rows or any(new):  # a resumed run re-reporting a kept fit is not one more fit
                 self.fits_done += 1
             for r in rows:
@@ -210,6 +216,7 @@ class RunState:
                 raise Malformed("status")
             self.status = ev.status
             self.phase = self.status
+            self.in_flight.clear()
             self._say(f"end: {self.status}")
         elif getattr(ev, "type", "") == RESUMED:
             self._resumed(ev)
@@ -237,6 +244,7 @@ class RunState:
         fits = getattr(ev, "fits_done", None)
         continuing = str(getattr(ev, "continuing", "") or "")
         self.status, self.phase = "running", "resumed"
+        self.in_flight.clear()
         self.stop_requested, self.error = False, ""
         self.resumes += 1
         kept = f"{fits} finished fits kept" if isinstance(fits, int) and not isinstance(fits, bool) else "resumed"
@@ -267,34 +275,52 @@ class RunState:
     def label(self, s: Series) -> str:
         return s.method if len(self.seeds) <= 1 else f"{s.method}/s{s.seed}"
 
+    def fits_in_flight(self) -> dict[tuple[str, str, int], int]:
+        """The fits under way and their planned epochs (the current one, for older event files)."""
+        return self.in_flight or ({self.current: self.epochs_planned} if self.current else {})
+
+    def _epoch_of(self, key: tuple[str, str, int]) -> int:
+        s = self.series.get(key)
+        return s.epochs[-1] if s and s.epochs else 0
+
     def eta_seconds(self) -> float | None:
-        """Upper bound (early stopping may end sooner): this fit's and the remaining fits' epochs."""
+        """Upper bound (early stopping may end sooner): the fits under way and the remaining fits'
+        epochs, shared among the fits that run at once."""
         if self.status != "running" or self.current is None:
             return None
         s = self.series.get(self.current)
         if not s or not s.seconds:
             return None
         per_epoch = sum(s.seconds) / len(s.seconds)
-        left = max(self.epochs_planned - self.epoch, 0) * per_epoch
+        running = self.fits_in_flight()
+        left = sum(max(planned - self._epoch_of(k), 0) for k, planned in running.items()) * per_epoch
         if self.current[0] == "student":
             total_fits = len(self.methods) * max(len(self.seeds), 1)
-            fits_left = max(total_fits - (self.fits_done - 1) - 1, 0)  # fits_done counts the teacher
+            # fits_done counts the teacher
+            fits_left = max(total_fits - (self.fits_done - 1) - len(running), 0)
             left += fits_left * self.epochs_planned * per_epoch
-        return left
+        return left / max(len(running), 1)
 
     def status_line(self, status: str | None = None) -> str:
         """`status` replaces the leading status word (the screen adds what a key would do)."""
         cur = ""
         if self.current and self.status in ("running", "interrupted"):
-            model, method, seed = self.current
-            who = "teacher" if model == "teacher" else f"{method} seed {seed}"
-            cur = f" | {who} epoch {self.epoch}/{self.epochs_planned or '?'}"
+            if len(self.in_flight) > 1:  # `--workers`: every fit under way
+                fits = [(key, self._epoch_of(key), planned) for key, planned in self.in_flight.items()]
+            else:
+                fits = [(self.current, self.epoch, self.epochs_planned)]
+            cur = " | " + ", ".join(f"{_who(key)} epoch {epoch}/{planned or '?'}" for key, epoch, planned in fits)
         eta = self.eta_seconds()
         # the teacher's estimate cannot know the students' epoch time yet
         what = "teacher ETA" if self.current and self.current[0] == "teacher" else "ETA"
         eta_s = f" | {what} ≤ {_dur(eta)}" if eta is not None else ""
         stop = " | stopping…" if self.stop_requested and self.status == "running" else ""
         return f"{status or self.status} | phase {self.phase}{cur}{eta_s} | device {self.device or '?'}{stop}"
+
+
+def _who(key: tuple[str, str, int]) -> str:
+    model, method, seed = key
+    return "teacher" if model == "teacher" else f"{method} seed {seed}"
 
 
 def _row_key(row: dict[str, Any]) -> tuple[str, ...]:

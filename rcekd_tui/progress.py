@@ -46,14 +46,20 @@ def epoch_line(e: Epoch) -> str:
     return "  ".join(parts)
 
 
+def _fit(e: FitStart | Epoch | dict[str, Any]) -> tuple[Any, Any, Any]:
+    get = e.get if isinstance(e, dict) else lambda k: getattr(e, k)
+    return get("model"), get("method"), get("seed")
+
+
 class ConsoleDisplay:
-    """Receives the engine's event records; draws a progress bar per fit when attached to a terminal."""
+    """Receives the engine's event records; draws a progress bar per fit when attached to a terminal
+    (with `--workers`, one bar per fit under way)."""
 
     def __init__(self, console: Console | None = None, live: bool | None = None):
         self.console = console or Console(stderr=False)
         self.live = self.console.is_terminal if live is None else live
         self.progress: Progress | None = None
-        self.task = None
+        self.tasks: dict[tuple[Any, Any, Any], Any] = {}  # fit -> its bar
 
     def __call__(self, e: Event | dict[str, Any]) -> None:
         if not isinstance(e, Event):  # a plain dict goes through the schema like a line on disk
@@ -72,7 +78,7 @@ class ConsoleDisplay:
         elif isinstance(e, Epoch):
             self._advance(e)
         elif isinstance(e, Result):
-            self._stop_bar()
+            self._end_bars(e.rows)
             for r in e.rows:
                 if r["split"] == "test":
                     best = f"  (best epoch {r['best_epoch']})" if r.get("best_epoch") is not None else ""
@@ -90,27 +96,40 @@ class ConsoleDisplay:
         self.console.print(text, highlight=False) if self.live else print(text, flush=True)
 
     def _start_bar(self, e: FitStart) -> None:
-        self._stop_bar()
         if not self.live:
             return
-        self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), TextColumn("{task.fields[info]}"),
-            console=self.console, transient=True,
-        )
+        if self.progress is None:
+            self.progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), TextColumn("{task.fields[info]}"),
+                console=self.console, transient=True,
+            )
+            self.progress.start()
+        elif _fit(e) in self.tasks:  # the same fit again (resumed): a fresh bar
+            self.progress.remove_task(self.tasks.pop(_fit(e)))
         label = "teacher" if e.model == "teacher" else f"{e.method}/{e.seed}"
-        self.task = self.progress.add_task(label, total=e.epochs, info="")
-        self.progress.start()
+        self.tasks[_fit(e)] = self.progress.add_task(label, total=e.epochs, info="")
 
     def _advance(self, e: Epoch) -> None:
-        if self.progress is None:
+        task = self.tasks.get(_fit(e))
+        if self.progress is None or task is None:
             print(epoch_line(e), flush=True)
             return
         info = f"val NDCG@10 {e.valid.get('NDCG@10', float('nan')):.4f}  best epoch {e.best_epoch}"
-        self.progress.update(self.task, completed=e.epoch, info=info)
+        self.progress.update(task, completed=e.epoch, info=info)
         self.progress.console.print(epoch_line(e), highlight=False, style="dim")
 
+    def _end_bars(self, rows: list[dict[str, Any]]) -> None:
+        """The bars of the fits these result rows end; the display itself once none is left."""
+        for fit in {_fit(r) for r in rows}:
+            task = self.tasks.pop(fit, None)
+            if task is not None and self.progress is not None:
+                self.progress.remove_task(task)
+        if not self.tasks:
+            self._stop_bar()
+
     def _stop_bar(self) -> None:
+        self.tasks.clear()
         if self.progress is not None:
             self.progress.stop()
             self.progress = None

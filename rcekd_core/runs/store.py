@@ -8,6 +8,8 @@
     significance.csv  paired t-tests of rcekd against every other method
     checkpoints/      best weights of every fit so far, and `*.resume.pt`: the full state of
                       an unfinished fit after its last epoch (`rcekd distill --resume`)
+    parts/<k>/        `rcekd distill --workers N`: worker k's own run of its share of the fits
+                      (the parent copies its events into this run and adopts its checkpoints)
     lock              held (flock) by the process writing the run
     STOP              present: the run stops after the current epoch
     command.txt, stdout.log, pid   written when the TUI launches a detached run
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
 import time
 from pathlib import Path
 from typing import IO, Any
@@ -43,6 +46,7 @@ STDOUT = "stdout.log"
 PID = "pid"
 COMBINED = "combined.yaml"
 LOCK = "lock"
+PARTS = "parts"
 LAUNCH_FILES = {COMMAND, STDOUT, PID, LOCK}  # what a launcher writes into a run dir before the run starts
 
 RESULT_KEYS = ["model", "method", "seed", "split"]
@@ -73,6 +77,20 @@ class RunDir:
 
     lock_file = property(lambda self: self.root / LOCK)
     trajectory = property(lambda self: self.checkpoints / "trajectory")  # the teacher's, while it trains
+    parts = property(lambda self: self.root / PARTS)
+
+    def part(self, k: int) -> "RunDir":
+        """The run directory of worker k of a `--workers` run."""
+        return RunDir(self.parts / str(k))
+
+    def all_parts(self) -> list["RunDir"]:
+        if not self.parts.is_dir():
+            return []
+        return sorted((RunDir(p) for p in self.parts.iterdir() if p.is_dir()), key=lambda r: r.name)
+
+    def clear_parts(self) -> None:
+        """An earlier attempt's parts, once adopted (a resumed run's workers start afresh)."""
+        shutil.rmtree(self.parts, ignore_errors=True)
 
     def checkpoint(self, model: str, method: str = "", seed: Any = "") -> Path:
         """checkpoints/teacher.pt, or checkpoints/student-<method>-<seed>.pt."""
@@ -81,6 +99,23 @@ class RunDir:
     def resume_file(self, model: str, method: str = "", seed: Any = "") -> Path:
         """The state an unfinished fit continues from (deleted once its results are written)."""
         return self.checkpoints / f"{_stem(model, method, seed)}.resume.pt"
+
+    def adopt_checkpoints(self, part: "RunDir") -> None:
+        """Move a part's student checkpoints (best weights, states to resume from) into this run's
+        checkpoints/, and drop the rest of its checkpoints/ (its copy of the teacher)."""
+        if not part.checkpoints.is_dir():
+            return
+        self.checkpoints.mkdir(parents=True, exist_ok=True)
+        for path in part.checkpoints.glob(f"{_stem('student', '*', '*')}.pt"):  # *.resume.pt included
+            path.replace(self.checkpoints / path.name)
+        shutil.rmtree(part.checkpoints, ignore_errors=True)
+
+    def hand_over(self, part: "RunDir", model: str, method: str, seed: Any) -> None:
+        """Move a fit's state to resume from into a part, which continues the fit."""
+        source = self.resume_file(model, method, seed)
+        if source.is_file():
+            part.checkpoints.mkdir(parents=True, exist_ok=True)
+            source.replace(part.resume_file(model, method, seed))
 
     def lock(self) -> IO:
         """Hold the run's lock for as long as the returned handle is open (released on any exit,

@@ -59,3 +59,18 @@ def test_a_live_terminal_gets_a_bar_per_fit():
                   valid={"NDCG@10": 0.5}, values={"loss": 2.0}))
     display(End(status="finished"))
     assert display.progress is None and "teacher epoch 1" in out.getvalue()
+
+
+def test_fits_side_by_side_get_a_bar_each():
+    """`--workers`: epochs of two fits interleave; each advances its own bar."""
+    display = ConsoleDisplay(Console(file=io.StringIO(), force_terminal=True, width=100), live=True)
+    for seed in (0, 1):
+        display(FitStart(model="student", method="kd", seed=seed, epochs=5))
+    display(Epoch(model="student", method="kd", seed=1, epoch=2, seconds=0.5, valid={"NDCG@10": 0.5}))
+    display(Epoch(model="student", method="kd", seed=0, epoch=1, seconds=0.5, valid={"NDCG@10": 0.5}))
+    bars = {t.description: t.completed for t in display.progress.tasks}
+    assert bars == {"kd/0": 1, "kd/1": 2}
+    display(Result(rows=[{"model": "student", "method": "kd", "seed": 1, "split": "test"}]))
+    assert [t.description for t in display.progress.tasks] == ["kd/0"]
+    display(Result(rows=[{"model": "student", "method": "kd", "seed": 0, "split": "test"}]))
+    assert display.progress is None
