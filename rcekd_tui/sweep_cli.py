@@ -183,7 +183,9 @@ def print_best(opened) -> None:
     table = Table(title=f"best per method — seed-{plan.seed} validation {plan.metric} ({opened.sweep.root})")
     for col in ("method", "trials", "pruned/failed/left", f"valid {plan.metric}", "trial", f"test {plan.metric}",
                 "settings"):
-        table.add_column(col, justify="left" if col in ("method", "settings") else "right")
+        # settings fold rather than end in "…": the chosen values are what the table is for
+        table.add_column(col, justify="left" if col in ("method", "settings") else "right",
+                         overflow="fold" if col == "settings" else "ellipsis")
     for m, b in best(plan, opened.storage).items():
         p = b.progress
         table.add_row(m, f"{p.spent}/{p.budget}", f"{p.pruned}/{p.failed}/{p.left}",
