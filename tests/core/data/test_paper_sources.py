@@ -8,7 +8,6 @@ with every review field, low-star reviews and both date layouts.
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import json
 from datetime import datetime, timezone
@@ -32,15 +31,6 @@ RAW_FILES = {
 }
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    h = tmp_path / "home"
-    monkeypatch.setenv("RCEKD_HOME", str(h))
-    return h
-
-
-def without_expected(monkeypatch, name):
-    monkeypatch.setitem(sources.SOURCES, name, dataclasses.replace(sources.SOURCES[name], expected=None))
 
 
 def place(home: Path, name: str, text: str, filename: str | None = None) -> Path:
@@ -83,8 +73,8 @@ CITEULIKE = (
 )
 
 
-def test_citeulike_users_only_5core_in_file_order(home, monkeypatch):
-    without_expected(monkeypatch, "citeulike")
+def test_citeulike_users_only_5core_in_file_order(home, monkeypatch, without_expected):
+    without_expected("citeulike")
     place(home, "citeulike", CITEULIKE)
     data = loader.load_interactions(DataConfig(source="citeulike"))
     assert (data.n_users, data.n_items, len(data)) == (3, 8, 16)
@@ -144,8 +134,8 @@ def gowalla_text(rows) -> str:
     return "".join(f"{u}\t{t}\t30.2359091167\t-97.7951395833\t{loc}\n" for u, t, loc in rows)
 
 
-def test_gowalla_10core_merged_repeats_chronological(home, monkeypatch):
-    without_expected(monkeypatch, "gowalla")
+def test_gowalla_10core_merged_repeats_chronological(home, monkeypatch, without_expected):
+    without_expected("gowalla")
     rows = gowalla_rows()
     place(home, "gowalla", gowalla_text(rows))
     data = loader.load_interactions(DataConfig(source="gowalla"))
@@ -161,8 +151,8 @@ def test_gowalla_10core_merged_repeats_chronological(home, monkeypatch):
     assert loader.dataset_info(DataConfig(source="gowalla"))["kcore"] == 10
 
 
-def test_gowalla_gzip_and_blank_lines(home, monkeypatch):
-    without_expected(monkeypatch, "gowalla")
+def test_gowalla_gzip_and_blank_lines(home, monkeypatch, without_expected):
+    without_expected("gowalla")
     path = home / "raw" / "gowalla" / "loc-gowalla_totalCheckins.txt.gz"
     path.parent.mkdir(parents=True)
     with gzip.open(path, "wt") as fh:
@@ -223,8 +213,8 @@ def yelp_text() -> str:
     return "\n".join(lines) + "\n"
 
 
-def test_yelp_stars_filter_10core_chronological(home, monkeypatch):
-    without_expected(monkeypatch, "yelp")
+def test_yelp_stars_filter_10core_chronological(home, monkeypatch, without_expected):
+    without_expected("yelp")
     place(home, "yelp", yelp_text())
     data = loader.load_interactions(DataConfig(source="yelp"))
     assert (data.n_users, data.n_items, len(data)) == (11, 11, 121)
@@ -314,8 +304,8 @@ def test_published_statistics_are_checked(home, name):
     assert len(loader.load_interactions(DataConfig(source=name, kcore=2))) > 0
 
 
-def test_kcore_override_and_cache_key(home, monkeypatch):
-    without_expected(monkeypatch, "citeulike")
+def test_kcore_override_and_cache_key(home, monkeypatch, without_expected):
+    without_expected("citeulike")
     place(home, "citeulike", CITEULIKE)
     assert loader.dataset_info(DataConfig(source="citeulike", kcore=6))["users"] == 1  # users only
     src = sources.get_source("citeulike")
@@ -325,8 +315,8 @@ def test_kcore_override_and_cache_key(home, monkeypatch):
 
 
 @pytest.mark.parametrize("name", list(RAW_FILES))
-def test_cli_data_info_on_fixture(home, monkeypatch, name):
-    without_expected(monkeypatch, name)
+def test_cli_data_info_on_fixture(home, monkeypatch, name, without_expected):
+    without_expected(name)
     place(home, name, FIXTURES[name])
     res = runner.invoke(app, ["data", "info", name])
     assert res.exit_code == 0, res.output

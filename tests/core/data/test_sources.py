@@ -18,15 +18,6 @@ from rcekd_core.errors import ConfigError, DataError
 UDATA = "".join(f"{u}\t{i}\t3\t{100 + 10 * u + i}\n" for u in range(1, 5) for i in range(1, 4))
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    h = tmp_path / "home"
-    monkeypatch.setenv("RCEKD_HOME", str(h))
-    return h
-
-
-def without_expected(monkeypatch, name):
-    monkeypatch.setitem(sources.SOURCES, name, dataclasses.replace(sources.SOURCES[name], expected=None))
 
 
 def test_home(monkeypatch, tmp_path):
@@ -125,9 +116,9 @@ def test_ml100k_falls_back_to_cached_udata_and_checks_expected(home, monkeypatch
     assert len(loader.load_interactions(DataConfig(source="ml-100k", kcore=2))) == 12
 
 
-def test_ml100k_download_and_extract(home, tmp_path, monkeypatch):
+def test_ml100k_download_and_extract(home, tmp_path, monkeypatch, without_expected):
     monkeypatch.setattr(sources, "recbole_ml100k", lambda: None)
-    without_expected(monkeypatch, "ml-100k")
+    without_expected("ml-100k")
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     with zipfile.ZipFile(mirror / "ml-100k.zip", "w") as zf:
@@ -151,8 +142,8 @@ def test_ml1m_offline_error_names_paths(home, monkeypatch):
     assert not list(d.glob("*.part"))
 
 
-def test_ml1m_reads_placed_ratings_dat(home, monkeypatch):
-    without_expected(monkeypatch, "ml-1m")
+def test_ml1m_reads_placed_ratings_dat(home, monkeypatch, without_expected):
+    without_expected("ml-1m")
     d = home / "raw" / "ml-1m"
     d.mkdir(parents=True)
     (d / "ratings.dat").write_text("1::10::5::3\n1::11::5::2\n2::10::1::1\n")
@@ -160,8 +151,8 @@ def test_ml1m_reads_placed_ratings_dat(home, monkeypatch):
     assert data.user.tolist() == [0, 0, 1] and data.item.tolist() == [2, 1, 1]
 
 
-def test_beauty_accepts_ratings_csv_with_5core(home, monkeypatch):
-    without_expected(monkeypatch, "beauty")
+def test_beauty_accepts_ratings_csv_with_5core(home, monkeypatch, without_expected):
+    without_expected("beauty")
     d = home / "raw" / "beauty"
     d.mkdir(parents=True)
     rows = [f"U{u},I{i},5.0,{1000 + u * 10 + i}" for u in range(6) for i in range(5)]
