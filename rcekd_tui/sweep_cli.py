@@ -255,4 +255,19 @@ def show_cmd(sweep_dir: Path = SweepArg, storage: Optional[str] = StorageOpt) ->
                 bar = "" if not isinstance(v, (int, float)) else "█" * (1 + round(23 * (v - lo) / (hi - lo or 1)))
                 table.add_row(fmt(r["value"]), "" if v is None else f"{v:.4f}", bar, str(r["trial"]), r["state"])
             console.print(table)
+    print_panels(rows, plan.metric, {p.name for m in plan.methods for p in plan.space(m) if p.kind == "log"})
     console.print(f"written: {opened.sweep.sensitivity}", highlight=False)
+
+
+def print_panels(rows, metric: str, log_params: set[str]) -> None:
+    """Each setting's sensitivity panel as a terminal chart (plain text in a pipe)."""
+    import plotext as plt
+    from rich.text import Text
+
+    from .sensitivity import draw, panels
+
+    for panel in panels(rows, f"valid_{metric}", log_params):
+        draw(plt, panel, metric)
+        plt.plotsize(min(console.width, 100), 16)
+        plt.title(f"validation {metric} against {panel.setting}, best trial per value")
+        console.print(Text.from_ansi(plt.build()))

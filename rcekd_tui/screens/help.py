@@ -22,6 +22,10 @@ HELP = f"""\
 *failed* run: `rcekd distill --resume` continues it detached (finished fits kept, the
 interrupted fit from its last epoch) · `f5` refresh.
 
+**Sweep** (`enter` on a sweep's row): trials done per method and the best validation score
+so far; one tab per swept setting plotting the validation metric against its values, a
+line per method (`rcekd sweep show` draws the same) · `t` the trial in flight · `b` back.
+
 **Set-up**: `tab` next field · edit values (checked with the CLI's own validation;
 the message appears under the form) · `ctrl+s` or *Start* launches
 `rcekd distill` detached, writing `{STDOUT}` in the run dir · `escape` back.

@@ -102,14 +102,10 @@ class RunsScreen(Screen):
         from .run import RunScreen
 
         cur = self.current()
-        if cur and cur.sweep:  # a sweep: its trial in flight (or the last one written)
-            from ..sweepinfo import newest_trial
+        if cur and cur.sweep:  # a sweep: its progress and sensitivity panels (t there: the trial in flight)
+            from .sweep import SweepScreen
 
-            trial = newest_trial(cur.path)
-            if trial is None:
-                self.notify(f"{cur.name}: no trial yet", severity="warning", markup=False)
-            else:
-                self.app.push_screen(RunScreen(trial))
+            self.app.push_screen(SweepScreen(cur.path))
         elif cur:
             self.app.push_screen(RunScreen(cur.path))
 

@@ -90,6 +90,7 @@ def test_two_workers_spend_the_budget_without_running_anything_twice(preset, hom
     assert best.exit_code == 0 and "3/3" in best.output and "2/2" in best.output, best.output
     show = runner.invoke(app, ["sweep", "show", str(d)])
     assert show.exit_code == 0 and "kd.lam" in show.output, show.output
+    assert "validation NDCG@10 against lam" in show.output and "against beta" in show.output  # the charts
     rows = (d / "sensitivity.csv").read_text().splitlines()
     assert rows[0] == "method,parameter,value,valid_NDCG@10,trial,state" and len(rows) == 1 + 3 + 2
     again = runner.invoke(app, ["sweep", "start", "--preset", preset, "--budget", "1", "--dir", str(d)])
