@@ -203,6 +203,8 @@ def confirm_cmd(
     run_dir: Optional[str] = typer.Option(None, "--run-dir", help="A new or empty folder (default: confirm/ in the "
                                           "sweep)."),
     storage: Optional[str] = StorageOpt,
+    workers: int = typer.Option(1, "--workers", help="Processes for the method x seed fits (as `rcekd distill "
+                                "--workers`): the results are those of the sequential run."),
 ) -> None:
     """One run of every method with its best settings on these seeds: results, summary, significance."""
     from rcekd_core.sweep.confirm import confirm_config
@@ -212,7 +214,7 @@ def confirm_cmd(
 
     opened = open_sweep(SweepDir(sweep_dir), storage)
     cfg, bests = confirm_config(opened, csv_list(seeds, int, "seeds") or [])
-    target, rows = execute(cfg, run_dir or str(opened.sweep.confirm), teacher_only=False)
+    target, rows = execute(cfg, run_dir or str(opened.sweep.confirm), teacher_only=False, workers=workers)
     print_results(rows, target)
     plan = opened.plan
     cap = f", epochs capped at {plan.epochs}" if plan.epochs else ""

@@ -135,3 +135,22 @@ def test_a_worker_killed_mid_trial_and_a_restarted_worker_complete_the_budget(pr
     killed_run = RunDir(d / "trials" / "kd-0").events.read_text().splitlines()
     assert not any(json.loads(x)["type"] == "end" for x in killed_run)  # it died mid-fit
     assert "2/2" in res.output
+
+
+def test_confirm_runs_every_best_setting_on_the_seeds_in_worker_processes(preset, home):
+    d = home / "sw"
+    res = runner.invoke(app, ["sweep", "start", "--preset", preset, "--methods", "scratch,kd", "--budget", "2",
+                              "--sampler", "grid", "--param", "kd.lam=0.001,1", "--epochs", "2", "--dir", str(d)])
+    assert res.exit_code == 0, res.output
+    chosen = max((t for t in studies(d)["kd"]), key=lambda t: t.value)
+    res = runner.invoke(app, ["sweep", "confirm", str(d), "--seeds", "0,1", "--workers", "2"])
+    assert res.exit_code == 0, res.output
+    assert "each row tuned with the same budget of 2 trials" in res.output.replace("\n", " ")
+    run = RunDir(d / "confirm")
+    rows = [r for r in run.read_result_values() if r["model"] == "student"]
+    assert {(r["method"], r["seed"]) for r in rows} == {("scratch", 0), ("scratch", 1), ("kd", 0), ("kd", 1)}
+    assert run.read_config()["kd"]["lam"] == chosen.params["kd.lam"]
+    assert run.read_config()["runtime"]["workers"] == 2
+    valid0 = next(r for r in rows if r["method"] == "kd" and r["seed"] == 0 and r["split"] == "valid")
+    assert valid0["NDCG@10"] == pytest.approx(chosen.value, rel=1e-6)  # seed 0 reproduces the trial (csv: 7 digits)
+    assert (run.root / "summary.csv").is_file() and (run.root / "significance.csv").is_file()
