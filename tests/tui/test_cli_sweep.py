@@ -153,4 +153,4 @@ def test_confirm_runs_every_best_setting_on_the_seeds_in_worker_processes(preset
     assert run.read_config()["runtime"]["workers"] == 2
     valid0 = next(r for r in rows if r["method"] == "kd" and r["seed"] == 0 and r["split"] == "valid")
     assert valid0["NDCG@10"] == pytest.approx(chosen.value, rel=1e-6)  # seed 0 reproduces the trial (csv: 7 digits)
-    assert (run.root / "summary.csv").is_file() and (run.root / "significance.csv").is_file()
+    assert (run.root / "summary.csv").is_file()
