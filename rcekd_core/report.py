@@ -22,7 +22,8 @@ def paired_t_pvalue(a: list[float], b: list[float]) -> float:
 
 
 def summarize(results: pd.DataFrame, split: str = "test", metrics: list[str] | None = None) -> pd.DataFrame:
-    """One row per method (teacher first): n seeds, mean and std of each metric."""
+    """One row per method (teacher first): n seeds, mean and std of each metric. With one seed the
+    std is NaN (an empty cell in summary.csv): the spread of one number is unknown, not zero."""
     overlaps = [c for c in results.columns if str(c).startswith("overlap@")]
     metrics = [m for m in (metrics or HEADLINE + overlaps) if m in results.columns]
     df = results[results["split"] == split]
@@ -32,7 +33,7 @@ def summarize(results: pd.DataFrame, split: str = "test", metrics: list[str] | N
         for m in metrics:
             vals = g[m].astype(float)
             row[f"{m} mean"] = vals.mean()
-            row[f"{m} std"] = vals.std(ddof=1) if len(vals) > 1 else 0.0
+            row[f"{m} std"] = vals.std(ddof=1)  # NaN for one value
         rows.append(row)
     out = pd.DataFrame(rows)
     if not out.empty:  # references first: teacher, popularity, then the students
@@ -41,27 +42,39 @@ def summarize(results: pd.DataFrame, split: str = "test", metrics: list[str] | N
     return out.reset_index(drop=True)
 
 
+def headline_present(results: pd.DataFrame) -> list[str]:
+    """The headline metrics `results` has a value for (a run may measure other cut-offs)."""
+    return [m for m in HEADLINE if m in results.columns and results[m].notna().any()]
+
+
 def significance(results: pd.DataFrame, target: str = "rcekd", split: str = "test",
-                 metric: str = "NDCG@10") -> pd.DataFrame:
-    """`target` vs every other student method: mean gain, relative gain, paired t-test p-value."""
+                 metrics: list[str] | None = None) -> pd.DataFrame:
+    """`target` vs every other student method, one row per method × metric (long format; default:
+    every headline metric present): mean gain, relative gain, paired t-test p-value."""
     df = results[(results["split"] == split) & (results["model"] == "student")]
     if target not in set(df["method"]):
         return pd.DataFrame()
-    mine = df[df["method"] == target].set_index("seed")[metric].astype(float)
+    metrics = [m for m in metrics if m in df.columns] if metrics else headline_present(df)
+    mine = df[df["method"] == target].set_index("seed")
     rows = []
     for method, g in df[df["method"] != target].groupby("method", sort=False):
-        other = g.set_index("seed")[metric].astype(float)
+        other = g.set_index("seed")
         seeds = sorted(set(mine.index) & set(other.index))
-        a, b = [mine[s] for s in seeds], [other[s] for s in seeds]
-        base = sum(b) / len(b) if b else float("nan")
-        gain = (sum(a) / len(a) - base) if a else float("nan")
-        rows.append({
-            "method": target, "versus": method, "metric": metric, "split": split,
-            "paired_seeds": len(seeds), "gain": gain,
+        for metric in metrics:
+            rows.append(_versus(mine.loc[seeds, metric], other.loc[seeds, metric]) |
+                        {"method": target, "versus": method, "metric": metric, "split": split})
+    columns = ["method", "versus", "metric", "split", "paired_seeds", "gain", "relative_gain", "p_value"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _versus(mine: pd.Series, other: pd.Series) -> dict[str, float]:
+    """Gain of one method over another on the seeds both have (the same seeds, in order)."""
+    a, b = mine.astype(float).tolist(), other.astype(float).tolist()
+    base = sum(b) / len(b) if b else float("nan")
+    gain = (sum(a) / len(a) - base) if a else float("nan")
+    return {"paired_seeds": len(a), "gain": gain,
             "relative_gain": gain / base if base and not math.isnan(base) else float("nan"),
-            "p_value": paired_t_pvalue(a, b),
-        })
-    return pd.DataFrame(rows)
+            "p_value": paired_t_pvalue(a, b)}
 
 
 def best_other_gain(results: pd.DataFrame, target: str = "rcekd", metric: str = "NDCG@10") -> tuple[str, float] | None:
