@@ -59,6 +59,7 @@ class RunsListed(Message):
 class CompareLoaded(Message):
     """What the compare screen shows, read off the UI thread: curves, per-run means, config diff."""
 
-    lines: list[tuple[str, list[int], list[float | None]]]
+    lines: dict[str, Any]  # chart id -> its Curves (screens/compare.py)
     per_run: dict[str, dict[str, dict[str, float | None]]]
     diff: dict[str, list[Any]]
+    refs: dict[str, float | None] = field(default_factory=dict)  # chart id -> the teacher's value

@@ -151,17 +151,59 @@ def list_runs(root: Path) -> list[RunSummary]:
     return sorted(runs, key=lambda r: r.mtime, reverse=True)
 
 
-def validation_curves(path: Path, metric: str = "NDCG@10") -> list[tuple[str, list[int], list[float | None]]]:
-    """(method/seed, epochs, validation `metric`) of each student fit in the run's metrics."""
+def fit_curves(path: Path, column: str, teacher: bool = False) -> dict[tuple[str, str], tuple[list[int], list[float | None]]]:
+    """(method, seed) → (epochs, `column` of metrics.csv) of each student fit (and the teacher's)."""
     fits: dict[tuple[str, str], tuple[list[int], list[float | None]]] = {}
     for r in RunDir(path).read_metric_rows():
         epoch = number(r.get("epoch"))
-        if r.get("model") != "student" or epoch is None or not float(epoch).is_integer():
+        model = r.get("model")
+        if not (model == "student" or (teacher and model == "teacher")) or epoch is None \
+                or not float(epoch).is_integer():
             continue
-        xs, ys = fits.setdefault((r.get("method", ""), r.get("seed", "")), ([], []))
+        xs, ys = fits.setdefault((r.get("method", "") if model == "student" else "teacher", r.get("seed", "")),
+                                 ([], []))
         xs.append(int(epoch))
-        ys.append(number(r.get(f"valid_{metric}")))
+        ys.append(number(r.get(column)))
+    return fits
+
+
+def validation_curves(path: Path, metric: str = "NDCG@10") -> list[tuple[str, list[int], list[float | None]]]:
+    """(method/seed, epochs, validation `metric`) of each student fit in the run's metrics."""
+    fits = fit_curves(path, f"valid_{metric}")
     return [(f"{method}/s{seed}", xs, ys) for (method, seed), (xs, ys) in fits.items()]
+
+
+@dataclass
+class Band:
+    """A method's curve over its seeds: the mean at each epoch, and mean ± std where ≥ 2 seeds have it."""
+
+    method: str
+    seeds: int
+    epochs: list[int]
+    mean: list[float | None]
+    low: list[float | None]
+    high: list[float | None]
+
+
+def seed_bands(fits: dict[tuple[str, str], tuple[list[int], list[float | None]]]) -> list[Band]:
+    """One band per method, in the order methods first appear (a fit that stopped early adds
+    nothing after its last epoch: the mean is over the seeds that reached that epoch)."""
+    by_method: dict[str, list[dict[int, float]]] = {}
+    for (method, _seed), (xs, ys) in fits.items():
+        by_method.setdefault(method, []).append({x: y for x, y in zip(xs, ys) if y is not None and math.isfinite(y)})
+    out = []
+    for method, seeds in by_method.items():
+        epochs = sorted({e for s in seeds for e in s})
+        band = Band(method, len(seeds), epochs, [], [], [])
+        for e in epochs:
+            vals = [s[e] for s in seeds if e in s]
+            mean = sum(vals) / len(vals)
+            std = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else None
+            band.mean.append(mean)
+            band.low.append(None if std is None else mean - std)
+            band.high.append(None if std is None else mean + std)
+        out.append(band)
+    return out
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:

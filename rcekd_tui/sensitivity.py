@@ -21,6 +21,7 @@ from rcekd_core.runs.store import RunDir
 from rcekd_core.sweep.sweepdir import SweepDir
 
 from .sweepinfo import _valid_score
+from .widgets.palette import style_of
 
 
 @dataclass
@@ -81,18 +82,16 @@ def panels(rows: list[dict[str, Any]], column: str, log_params: set[str] = froze
     return list(out.values())
 
 
-PALETTE = ("magenta", "cyan", "green", "orange", "red", "blue", "yellow", "white", "gray")
-
-
-def draw(plt, panel: Panel, metric: str, colors: dict[str, str] | None = None) -> None:
+def draw(plt, panel: Panel, metric: str) -> None:
     """The panel on a plotext figure (the TUI widget's or plotext's own, for a terminal)."""
     plt.clear_data()
     plt.clear_figure()
-    for i, (method, pts) in enumerate(panel.lines.items()):
+    for method, pts in panel.lines.items():
         xs, ys = [panel.x(v) for v, _ in pts], [y for _, y in pts]
-        color = (colors or {}).get(method, PALETTE[i % len(PALETTE)])
-        plt.plot(xs, ys, label=method, marker="braille", color=color)
-        plt.scatter(xs, ys, marker="●", color=color)  # the trials themselves, a lone value included
+        style = style_of(method)  # the method's colour everywhere in the app
+        plt.plot(xs, ys, label=method, marker=style.marker, color=style.color)
+        # the trials themselves (a lone value included)
+        plt.scatter(xs, ys, marker="●" if style.marker == "braille" else style.marker, color=style.color)
     ticks, labels = panel.ticks()
     if ticks:
         plt.xticks(ticks, labels)

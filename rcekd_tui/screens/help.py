@@ -35,10 +35,17 @@ the message appears under the form) · `ctrl+s` or *Start* launches
 stopped or failed (in `rcekd watch` too) · `b` or `escape` leave it running.
 Lines of `{EVENTS}` that cannot be read are skipped; the log says how many.
 
-**Compare**: tabs for validation NDCG curves, results side by side and differing
-config keys · `e` export · `escape` back.
+**Charts** (live run and compare): every method keeps one colour in every panel; the
+legend line under the charts names them · `l` log y · `m` smoothing (EMA 0.6, 0.9, off)
+· live run only: `x` x axis, epochs or minutes of training · `[` / `]` a cursor over the epochs (the exact
+values at it in each chart's bottom border) · `\\` hide it.
 
-Colours follow the terminal theme; set `NO_COLOR=1` for monochrome.
+**Compare**: `1`–`5` losses / validation / overlap / results side by side / differing
+config keys; a method run on several seeds is its mean with a dotted ± std band · `e`
+export · `escape` back.
+
+Colours follow the terminal theme; with `NO_COLOR=1` each method draws with its own
+marker character instead (rcekd ●, kd +, scratch ·, …).
 """
 
 

@@ -29,7 +29,7 @@ from rcekd_core.runs.store import EVENTS, STDOUT, STOP, RunDir
 from .. import launch
 from ..follow import RunState, follow
 from ..messages import EventsBatch
-from ..widgets.charts import LineChart
+from ..widgets.charts import ChartOptions, Legend, LineChart
 from ..widgets.results import ResultsTable
 
 LOSSES = (("loss", "total loss"), ("base_loss", "base loss"), ("kd_loss", "KD loss"))
@@ -45,7 +45,14 @@ class RunScreen(Screen):
         Binding("2", "tab('valid')", "Valid", show=False),
         Binding("3", "tab('overlap')", "Overlap", show=False),
         Binding("4", "tab('results')", "Results", show=False),
+        Binding("l", "log_y", "Log y"),
+        Binding("m", "smooth", "Smooth"),
+        Binding("x", "x_axis", "Epoch/time"),
+        Binding("left_square_bracket", "cursor(-1)", "Cursor ←", show=False),
+        Binding("right_square_bracket", "cursor(1)", "Cursor →", show=False),
+        Binding("backslash", "cursor(0)", "Cursor off", show=False),
     ]
+    SMOOTHING = (0.0, 0.6, 0.9)  # EMA weights `m` cycles through
 
     def __init__(self, run_dir: Path, process: subprocess.Popen | None = None, standalone: bool = False,
                  resume_offset: int | None = None):
@@ -66,6 +73,7 @@ class RunScreen(Screen):
         self._polled_at = 0.0  # when the follower last polled, and how far it had read then
         self._polled_to = 0
         self._applied_to = 0  # how far the applied batches reach
+        self.view = ChartOptions()  # log y, smoothing, x axis, cursor: for every chart at once
 
     def compose(self) -> ComposeResult:
         yield Static(f"[b]{escape(self.run_dir.name)}[/b] · {escape(str(self.run_dir))}", id="run-title")
@@ -83,6 +91,7 @@ class RunScreen(Screen):
                 yield LineChart("teacher–student top-10 overlap", id="chart-overlap")
             with TabPane("4 Results", id="results"):
                 yield ResultsTable(id="results-table", cursor_type="row", zebra_stripes=True)
+        yield Legend("", id="run-legend")
         yield RichLog(id="run-log", max_lines=500, wrap=True, markup=False)
         yield Footer()
 
@@ -129,25 +138,75 @@ class RunScreen(Screen):
             self.refresh_bindings()
         self.tick()
 
+    def xs(self, s) -> list[float]:
+        """A series' x values: its epochs, or minutes of training since its fit started."""
+        if self.view.x_label == "epoch":
+            return list(s.epochs)
+        total, out = 0.0, []
+        for sec in s.seconds:
+            total += sec
+            out.append(total / 60)
+        return out
+
     def redraw(self) -> None:
-        st = self.state
+        st, view = self.state, self.view
         every = list(st.series.values())
+        name = {id(s): st.label(s) if s.model == "student" else "teacher" for s in every}
         for key, _ in LOSSES:
-            lines = [(st.label(s) if s.model == "student" else "teacher", s.epochs, getattr(s, key))
-                     for s in every]
-            self.query_one(f"#chart-{key}", LineChart).show(lines)
+            lines = [(name[id(s)], self.xs(s), getattr(s, key)) for s in every]
+            self.query_one(f"#chart-{key}", LineChart).show(lines, options=view)
         shown = st.students() or every  # the teacher's curve until students start
         ref = st.teacher_ndcg
         self.query_one("#chart-ndcg", LineChart).show(
-            [(st.label(s), s.epochs, s.ndcg) for s in shown],
-            ("teacher", ref) if ref is not None and st.students() else None)
+            [(name[id(s)], self.xs(s), s.ndcg) for s in shown],
+            ("teacher", ref) if ref is not None and st.students() else None, view)
         t_recall = next((r.get("Recall@10") for r in st.results
                          if r.get("model") == "teacher" and r.get("split") == "valid"), None)
         self.query_one("#chart-recall", LineChart).show(
-            [(st.label(s), s.epochs, s.recall) for s in shown],
-            ("teacher", t_recall) if t_recall is not None and st.students() else None)
+            [(name[id(s)], self.xs(s), s.recall) for s in shown],
+            ("teacher", t_recall) if t_recall is not None and st.students() else None, view)
         self.query_one("#chart-overlap", LineChart).show(
-            [(st.label(s), s.epochs, s.overlap) for s in st.students()])
+            [(name[id(s)], self.xs(s), s.overlap) for s in st.students()], options=view)
+        notes = [n for n in ("log y" if view.log_y else "", f"EMA {view.smooth:g}" if view.smooth else "",
+                             "x: minutes of training" if view.x_label != "epoch" else "") if n]
+        self.query_one(Legend).show([name[id(s)] for s in every],
+                                    "teacher" if ref is not None and st.students() else None, " · ".join(notes))
+
+    def set_view(self, **changes) -> None:
+        from dataclasses import replace
+
+        self.view = replace(self.view, **changes)
+        self.redraw()
+
+    def action_log_y(self) -> None:
+        self.set_view(log_y=not self.view.log_y)
+
+    def action_smooth(self) -> None:
+        i = self.SMOOTHING.index(self.view.smooth) if self.view.smooth in self.SMOOTHING else 0
+        self.set_view(smooth=self.SMOOTHING[(i + 1) % len(self.SMOOTHING)])
+
+    def action_x_axis(self) -> None:
+        to_time = self.view.x_label == "epoch"
+        self.set_view(x_label="minutes" if to_time else "epoch", whole_x=not to_time, cursor=None)
+
+    def action_cursor(self, step: int) -> None:
+        """`[` / `]` move a cursor over the epochs (its values in each chart's border), `\\` hides it."""
+        if step == 0:
+            self.set_view(cursor=None)
+            return
+        if self.view.x_label != "epoch":
+            self.notify("the cursor reads epochs: press x for the epoch axis", severity="warning")
+            return
+        epochs = sorted({e for s in self.state.series.values() for e in s.epochs})
+        if not epochs:
+            return
+        now = self.view.cursor
+        if now is None:
+            at = epochs[-1] if step < 0 else epochs[0]
+        else:
+            later = [e for e in epochs if (e > now if step > 0 else e < now)]
+            at = (min(later) if step > 0 else max(later)) if later else now
+        self.set_view(cursor=float(at))
 
     def show_results(self) -> None:
         rows = self.state.results

@@ -22,6 +22,7 @@ from rcekd_tui.screens.runs import RunsScreen
 from rcekd_tui.screens.setup import SetupScreen
 from rcekd_tui.widgets.charts import LineChart
 from rcekd_tui.widgets.results import ResultsTable
+from tests.conftest import NDCG
 
 
 async def wait_for(pilot, cond, timeout=30.0):
@@ -99,8 +100,12 @@ async def test_compare_reads_in_a_worker_and_shows_curves_results_and_diff(write
         await wait_for(pilot, lambda: diff.row_count > 0)
         assert [diff.get_row_at(i) for i in range(diff.row_count)] == [
             ["methods", "['scratch']", "['scratch', 'rcekd']"], ["teacher_train.epochs", "2", "3"]]
-        assert [line[0] for line in screen.query_one(LineChart).lines] == ["a:scratch/s0", "b:scratch/s0",
-                                                                           "b:rcekd/s0"]
+        ndcg = screen.query_one("#cmp-ndcg", LineChart)
+        assert [line[0] for line in ndcg.lines] == ["a:scratch", "b:scratch", "b:rcekd"]
+        assert ndcg.reference == ("teacher", pytest.approx(NDCG["teacher"] + 0.01))  # the teacher's valid line
+        assert len({ndcg.style(label).color for label, _, _ in ndcg.lines}) == 3  # scratch twice: two colours
+        kd = screen.query_one("#cmp-kd", LineChart)
+        assert [label for label, _, _ in kd.drawn()] == ["b:rcekd"]  # scratch has no KD loss to draw
         side = screen.query_one(ResultsTable)
         assert [side.get_row_at(i)[0] for i in range(side.row_count)] == ["teacher", "popularity", "scratch", "rcekd"]
         assert side.get_row_at(3) == ["rcekd", "-", "-", "0.1500", "0.3000"]
