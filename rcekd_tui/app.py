@@ -29,6 +29,7 @@ class RcekdApp(App):
         self.runs_root = Path(runs_root or DEFAULT_RUNS_ROOT)
         self.watch_dir = Path(watch_dir) if watch_dir else None
         self.prewarm = prewarm  # False: never import the engine unasked (tests of the light start)
+        self.last_run: Path | None = None  # the run screen shown last: the runs list's cursor goes there
 
     def on_mount(self) -> None:
         if self.watch_dir is not None:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rcekd_core.runs.status import is_run_dir, last_modified, run_status
+from rcekd_core.runs.status import is_run_dir, last_end, last_modified, run_status, started_at
 from rcekd_core.runs.store import EVENTS, RunDir
 
 Means = dict[str, dict[str, float | None]]  # method -> metric -> mean over seeds
@@ -31,10 +31,22 @@ class RunSummary:
     best_method: str
     mtime: float
     sweep: bool = False  # a sweep folder: status is trials done / budget, best is on validation
+    started: float | None = None  # its first event's time
+    seconds: float | None = None  # start to end (to now while it runs)
+    preset: str = ""
+    seeds: list[int] = field(default_factory=list)
+    settings: str = ""  # the methods' λ, the setting a KD comparison varies most
+    tags: list[str] = field(default_factory=list)
+    note: str = ""
 
     @property
     def name(self) -> str:
         return self.path.name
+
+    def text(self) -> str:
+        """What `/` matches against: every column a person reads, tags and note included."""
+        return " ".join([self.name, self.status, self.dataset, self.preset, ",".join(self.methods),
+                         self.settings, " ".join(self.tags), self.note]).lower()
 
 
 def number(value: Any) -> float | None:
@@ -77,7 +89,20 @@ def best_method(rows: list[dict[str, Any]], metric: str = "NDCG@10") -> tuple[st
     return max(scored, key=lambda mv: mv[1]) if scored else None  # first of equals, as idxmax
 
 
+def key_settings(cfg: dict[str, Any], methods: list[str]) -> str:
+    """'kd λ0.01 rcekd λ0.1': each method's λ from its config section."""
+    parts = []
+    for m in methods:
+        section = cfg.get(m)
+        lam = section.get("lam") if isinstance(section, dict) else None
+        if isinstance(lam, (int, float)) and not isinstance(lam, bool):
+            parts.append(f"{m} λ{lam:g}")
+    return " ".join(parts)
+
+
 def summarize(path: Path, now: float | None = None) -> RunSummary:
+    import time
+
     run = RunDir(path)
     cfg = run.read_config()
     best = best_method(run.read_result_rows())
@@ -85,8 +110,22 @@ def summarize(path: Path, now: float | None = None) -> RunSummary:
     dataset = data.get("file") or data.get("source") or "?"
     methods = cfg.get("methods")
     methods = [str(m) for m in methods] if isinstance(methods, list) else []
-    return RunSummary(run.root, run_status(run, now), str(dataset), methods,
-                      best[1] if best else None, best[0] if best else "", last_modified(run))
+    seeds = cfg.get("seeds")
+    seeds = [int(x) for x in seeds if isinstance(x, int) and not isinstance(x, bool)] if isinstance(seeds, list) else []
+    status = run_status(run, now)
+    end = last_end(run) if status not in ("running", "starting") else None
+    if status == "finished" and end is not None and isinstance(end.diverged, int) and end.diverged > 0:
+        status = "diverged"  # finished, but some fit's numbers are not results
+    started = started_at(run)
+    stop = end.t if end is not None and isinstance(end.t, (int, float)) else None
+    if stop is None and status in ("running", "starting"):
+        stop = time.time() if now is None else now
+    seconds = stop - started if started is not None and stop is not None and stop >= started else None
+    tags, note = run.read_notes()
+    return RunSummary(run.root, status, str(dataset), methods, best[1] if best else None,
+                      best[0] if best else "", last_modified(run), started=started, seconds=seconds,
+                      preset=str(cfg.get("name") or ""), seeds=seeds, settings=key_settings(cfg, methods),
+                      tags=tags, note=note)
 
 
 def watch_problem(path: Path) -> str | None:

@@ -71,6 +71,17 @@ def last_end(run: RunDir | Path) -> End | None:
 RESUMABLE = ("interrupted", "stopped", "failed")  # what `rcekd distill --resume` continues
 
 
+def started_at(run: RunDir | Path) -> float | None:
+    """When the run started: the time of its first event (None before it wrote one)."""
+    try:
+        with _run(run).events.open("rb") as fh:
+            first = fh.readline(TAIL_BYTES).decode("utf-8", "replace")
+        t = json.loads(first).get("t")
+    except (OSError, ValueError, RecursionError, AttributeError):
+        return None
+    return float(t) if isinstance(t, (int, float)) and not isinstance(t, bool) else None
+
+
 def run_status(run: RunDir | Path, now: float | None = None) -> str:
     """From the last `end` event; else running if its process lives or it wrote recently.
 

@@ -14,6 +14,7 @@
     STOP              present: the run stops after the current epoch
     command.txt, stdout.log, pid   written when the TUI launches a detached run
     combined.yaml     provenance of a `runs combine` output
+    notes.yaml        the researcher's tags and note on the run (the TUI's runs list)
 
 Nothing outside runs/ names these files: CLI, TUI, export and combine go through RunDir.
 Pandas is imported only by the readers that return frames (the TUI's first frame stays light).
@@ -45,6 +46,7 @@ COMMAND = "command.txt"
 STDOUT = "stdout.log"
 PID = "pid"
 COMBINED = "combined.yaml"
+NOTES = "notes.yaml"
 LOCK = "lock"
 PARTS = "parts"
 LAUNCH_FILES = {COMMAND, STDOUT, PID, LOCK}  # what a launcher writes into a run dir before the run starts
@@ -186,6 +188,27 @@ class RunDir:
 
     def write_config(self, config: dict[str, Any]) -> None:
         atomic_write(self.config, yaml.safe_dump(config, sort_keys=False))
+
+    @property
+    def notes(self) -> Path:
+        return self.root / NOTES
+
+    def read_notes(self) -> tuple[list[str], str]:
+        """(tags, note) the researcher gave the run; empty when none or unreadable."""
+        try:
+            raw = yaml.safe_load(self.notes.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            return [], ""
+        if not isinstance(raw, dict):
+            return [], ""
+        tags = raw.get("tags")
+        tags = [str(t) for t in tags if str(t).strip()] if isinstance(tags, list) else []
+        note = raw.get("note")
+        return tags, note if isinstance(note, str) else ""
+
+    def write_notes(self, tags: list[str], note: str) -> None:
+        atomic_write(self.notes, yaml.safe_dump({"tags": list(tags), "note": note}, sort_keys=False,
+                                                allow_unicode=True))
 
     def read_config(self) -> dict[str, Any]:
         """The run's config.yaml; {} when missing or unreadable (a run still starting)."""

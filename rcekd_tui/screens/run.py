@@ -96,6 +96,7 @@ class RunScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.app.last_run = self.run_dir  # the runs list puts its cursor here when it comes back
         self.query_one("#run-log", RichLog).border_title = "log"
         table = self.query_one(ResultsTable)
         table.border_title = "test split, mean over seeds (val = validation)"

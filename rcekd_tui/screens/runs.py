@@ -10,7 +10,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Footer, Input, Static
 
 from rcekd_core.runs.status import why_not_resumable
 from rcekd_core.runs.store import RunDir
@@ -21,7 +21,32 @@ from ..runinfo import RunSummary, list_runs
 from .export_job import start_export
 
 STATUS_STYLE = {"sweep": "blue", "running": "green", "starting": "green", "finished": "cyan", "failed": "red",
-                "stopped": "yellow", "interrupted": "magenta"}
+                "stopped": "yellow", "interrupted": "magenta", "diverged": "red"}
+
+# (column key, header): the experiment table; the sort keys below read the same fields
+COLUMNS = (("run", "run"), ("status", "status"), ("best", "best test NDCG@10"), ("started", "started"),
+           ("duration", "time"), ("preset", "preset"), ("methods", "methods"), ("seeds", "seeds"),
+           ("settings", "settings"), ("tags", "tags"))
+SORTS = {
+    "run": lambda r: r.name, "status": lambda r: r.status, "best": lambda r: -1.0 if r.best_ndcg is None else r.best_ndcg,
+    "started": lambda r: r.started or 0.0, "duration": lambda r: r.seconds or 0.0, "preset": lambda r: r.preset,
+    "methods": lambda r: ",".join(r.methods), "seeds": lambda r: len(r.seeds), "settings": lambda r: r.settings,
+    "tags": lambda r: " ".join(r.tags),
+}
+
+
+def when(t: float | None) -> str:
+    import time
+
+    return "-" if t is None else time.strftime("%m-%d %H:%M", time.localtime(t))
+
+
+def took(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
 
 
 class RunsScreen(Screen):
@@ -32,25 +57,33 @@ class RunsScreen(Screen):
         Binding("e", "export", "Export CSV"),
         Binding("n", "app.new_run", "New run"),
         Binding("r", "resume", "Resume"),
+        Binding("o", "sort", "Sort"),
+        Binding("slash", "filter", "Filter"),
+        Binding("a", "annotate", "Tags/note"),
         Binding("f5", "rescan", "Refresh"),
     ]
 
     def __init__(self, runs_root: Path):
         super().__init__()
         self.runs_root = Path(runs_root)
+        self.all_runs: list[RunSummary] = []  # every run found; `runs` is what the filter shows
         self.runs: list[RunSummary] = []
         self.selected: set[str] = set()
+        self.sort_by, self.reverse = "started", True  # newest first
+        self.filter_text = ""
 
     def compose(self) -> ComposeResult:
         yield Static(f"[b]Runs[/b] in {escape(str(self.runs_root.resolve()))}", id="runs-title")
         yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        yield Input(placeholder="filter: run, status, preset, methods, tags, note (escape clears)", id="runs-filter")
         yield Static("", id="runs-hint")
         yield Footer()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         table.add_column("✓", key="sel", width=1)
-        table.add_columns("run", "status", "dataset", "methods", "best test NDCG@10")
+        for key, header in COLUMNS:
+            table.add_column(header, key=key)
         self.action_rescan()
         self.set_interval(5.0, self.action_rescan)  # slow: statuses change on the scale of epochs
 
@@ -62,25 +95,100 @@ class RunsScreen(Screen):
         self.post_message(RunsListed(list_runs(self.runs_root)))
 
     def on_runs_listed(self, message: RunsListed) -> None:
+        self.all_runs = message.runs
+        self.show()
+
+    def show(self) -> None:
+        """The table from all_runs: filtered, sorted; the cursor stays on its run, or moves to
+        the run the app last showed (a run just opened, launched or resumed)."""
         table = self.query_one(DataTable)
         current = self.current()
-        self.runs = message.runs
+        keep = current.name if current else None
+        last = getattr(self.app, "last_run", None)
+        if last is not None and Path(last).parent.resolve() == self.runs_root.resolve():
+            keep, self.app.last_run = Path(last).name, None
+        needle = self.filter_text.lower()
+        runs = [r for r in self.all_runs if needle in r.text()] if needle else list(self.all_runs)
+        self.runs = sorted(runs, key=SORTS[self.sort_by], reverse=self.reverse)
         table.clear()
         for r in self.runs:
             style = STATUS_STYLE.get("sweep" if r.sweep else r.status, "bright_black")
             best = f"{r.best_ndcg:.4f} ({r.best_method})" if r.best_ndcg is not None else "-"
             # names come from the runs' own files: shown as text, never read as markup
             table.add_row("✓" if r.name in self.selected else "", escape(r.name), Text(r.status, style=style),
-                          escape(r.dataset), escape(",".join(r.methods)), escape(best), key=r.name)
-        if current is not None and current.name in {r.name for r in self.runs}:
-            table.move_cursor(row=table.get_row_index(current.name))
+                          escape(best), when(r.started), took(r.seconds), escape(r.preset),
+                          escape(",".join(r.methods)), ",".join(map(str, r.seeds)), escape(r.settings),
+                          escape(" ".join(r.tags)), key=r.name)
+        names = [r.name for r in self.runs]
+        if keep in names:
+            table.move_cursor(row=names.index(keep))
         self.hint()
 
-    def hint(self) -> None:
-        if not self.runs:
-            text = f"no runs yet under {escape(str(self.runs_root))} — press [b]n[/b] to start one"
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        key = str(event.column_key.value)
+        if key in SORTS:
+            self.sort_on(key)
+
+    def sort_on(self, key: str) -> None:
+        """A column once: sorted by it (largest first for numbers and times); again: reversed."""
+        if key == self.sort_by:
+            self.reverse = not self.reverse
         else:
-            text = f"{len(self.runs)} runs, {len(self.selected)} selected · enter opens · ? help"
+            self.sort_by, self.reverse = key, key in ("best", "started", "duration", "seeds")
+        self.show()
+
+    def action_sort(self) -> None:
+        """`o`: the next column to sort by."""
+        keys = [k for k, _ in COLUMNS]
+        nxt = keys[(keys.index(self.sort_by) + 1) % len(keys)]
+        self.sort_on(nxt)
+        header = dict(COLUMNS)[nxt]
+        self.notify(f"sorted by {header}" + (" (descending)" if self.reverse else ""), timeout=2)
+
+    def action_filter(self) -> None:
+        box = self.query_one("#runs-filter", Input)
+        box.add_class("shown")
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "runs-filter":
+            self.filter_text = event.value.strip()
+            self.show()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "runs-filter":
+            self.query_one(DataTable).focus()
+
+    def on_key(self, event) -> None:
+        box = self.query_one("#runs-filter", Input)
+        if event.key == "escape" and box.has_class("shown"):
+            box.value = ""
+            box.remove_class("shown")
+            self.query_one(DataTable).focus()
+            event.stop()
+
+    def action_annotate(self) -> None:
+        from .annotate import AnnotateScreen
+
+        cur = self.current()
+        if cur is None or cur.sweep:
+            self.notify("tags and notes are for runs: move to a run first", severity="warning")
+            return
+
+        def saved(ok: bool | None) -> None:
+            if ok:
+                self.action_rescan()
+
+        self.app.push_screen(AnnotateScreen(cur.path), saved)
+
+    def hint(self) -> None:
+        if not self.all_runs:
+            text = f"no runs yet under {escape(str(self.runs_root))} — press [b]n[/b] to start one"
+        elif self.filter_text:
+            text = (f"{len(self.runs)} of {len(self.all_runs)} runs match '{escape(self.filter_text)}', "
+                    f"{len(self.selected)} selected · escape in the filter clears it")
+        else:
+            text = f"{len(self.runs)} runs, {len(self.selected)} selected · enter opens · o sorts · / filters · ? help"
         self.query_one("#runs-hint", Static).update(text)
 
     def current(self) -> RunSummary | None:
