@@ -20,7 +20,10 @@ HELP = f"""\
 `c` compare selected · `e` export selection (or current run) as one tidy CSV ·
 `n` new run · `r` resume an *interrupted* (killed, machine down), *stopped* or
 *failed* run: `rcekd distill --resume` continues it detached (finished fits kept, the
-interrupted fit from its last epoch) · `f5` refresh.
+interrupted fit from its last epoch) · `o` sort by the next column (or click a header;
+again: reversed) · `/` filter on any column, tags and notes included (`escape` clears) ·
+`a` tags and a note for the run (kept in its notes.yaml) · `f5` refresh. The status says
+*diverged* when a fit of a finished run diverged (its rows are not results).
 
 **Sweep** (`enter` on a sweep's row): trials done per method and the best validation score
 so far; one tab per swept setting plotting the validation metric against its values, a
