@@ -101,3 +101,22 @@ def check(base: dict[str, Any], overrides: dict[str, Any]) -> tuple[ExperimentCo
         return resolve(base, overrides), ""
     except RcekdError as e:
         return None, str(e)
+
+
+def data_problem(cfg: ExperimentConfig, n_items: int | None) -> str:
+    """What the run would refuse once it reads its data: a data file that is missing, not a
+    file or empty (the loader's own check), and list sizes above the catalogue when its item
+    count is known (`check_sizes`, as the run does after loading). "" when none."""
+    from pathlib import Path
+
+    from rcekd_core.data.formats import check_file
+    from rcekd_core.validation import check_sizes
+
+    try:
+        if cfg.data.file:
+            check_file(Path(cfg.data.file).expanduser())
+        if n_items is not None:
+            check_sizes(cfg, n_items)
+    except RcekdError as e:
+        return str(e)
+    return ""

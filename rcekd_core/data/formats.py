@@ -35,7 +35,7 @@ def _short(value: object, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _check_file(path: Path) -> None:
+def check_file(path: Path) -> None:
     if not path.exists():
         raise DataError(f"{path}: file not found; check the path or place the file there")
     if not path.is_file():
@@ -119,7 +119,7 @@ def _positional(path: Path, df: pd.DataFrame, needed: int, layout: str) -> pd.Da
 def read_udata(path: str | Path) -> pd.DataFrame:
     """ML-100k u.data: user, item, rating, timestamp separated by tabs, no header."""
     path = Path(path)
-    _check_file(path)
+    check_file(path)
     df = _positional(path, _read_table(path, path, "\t", False), 4, "user, item, rating, timestamp")
     return _finish(path, df[0], df[1], df[3])
 
@@ -127,7 +127,7 @@ def read_udata(path: str | Path) -> pd.DataFrame:
 def read_ratings_csv(path: str | Path) -> pd.DataFrame:
     """Amazon ratings_*.csv: user,item,rating,timestamp, no header."""
     path = Path(path)
-    _check_file(path)
+    check_file(path)
     df = _positional(path, _read_table(path, path, ",", False), 4, "user,item,rating,timestamp")
     return _finish(path, df[0], df[1], df[3])
 
@@ -139,7 +139,7 @@ def read_ratings_dat(path: str | Path) -> pd.DataFrame:
     needed for a two-character separator is ~10x slower on ML-1M's million lines).
     """
     path = Path(path)
-    _check_file(path)
+    check_file(path)
     try:
         data = path.read_bytes().replace(b"::", b"\t")
     except OSError as e:
@@ -157,7 +157,7 @@ def _strip_type(name: str) -> str:
 def read_inter(path: str | Path) -> pd.DataFrame:
     """RecBole atomic .inter file: tab-separated with a typed header (user_id:token ...)."""
     path = Path(path)
-    _check_file(path)
+    check_file(path)
     df = _read_table(path, path, "\t", True)
     bare = {_strip_type(c): c for c in df.columns}
     missing = [c for c in ("user_id", "item_id", "timestamp") if c not in bare]
@@ -181,7 +181,7 @@ def _parse_record(line: str) -> object:
 def read_amazon_json_gz(path: str | Path) -> pd.DataFrame:
     """Amazon 2014 reviews_*.json.gz: one dict per line (Python literal or JSON)."""
     path = Path(path)
-    _check_file(path)
+    check_file(path)
     users: list[str] = []
     items: list[str] = []
     times: list[object] = []
@@ -268,7 +268,7 @@ def read_user_file(
 ) -> pd.DataFrame:
     """Any CSV/TSV the user names; columns by header name, or by position when header=False."""
     path = Path(path)
-    _check_file(path)
+    check_file(path)
     sep = default_sep(path) if sep is None else _SEP_ALIASES.get(sep, sep)
     df = _read_table(path, path, sep, header)
     pick = _named_column if header else _positional_column
@@ -312,7 +312,7 @@ def read_citeulike_users(path: str | Path) -> pd.DataFrame:
     chronological order is the order of the file (as the authors split it). A blank line is a
     user without items (it still takes its user number, as in the authors' reading)."""
     path = Path(path)
-    _check_file(path)
+    check_file(path)
     users: list[str] = []
     items: list[str] = []
     times: list[int] = []
@@ -354,7 +354,7 @@ def read_gowalla_checkins(path: str | Path) -> pd.DataFrame:
     (ISO 8601 UTC, 2010-10-19T23:55:27Z), latitude, longitude, location id; no header.
     The location is the item; every check-in is a row (repeats are merged in preprocess.py)."""
     path = Path(path)
-    _check_file(path)
+    check_file(path)
     fix = f"fix or remove that line; lines are 5 tab-separated fields ({GOWALLA_LAYOUT})"
     df = _read_table(
         path, path, "\t", False, hint=fix,
@@ -384,7 +384,7 @@ def read_yelp_reviews(path: str | Path, min_stars: float = 4.0) -> pd.DataFrame:
     user_id, business_id, stars and date ("YYYY-MM-DD HH:MM:SS"; older editions "YYYY-MM-DD",
     local time, read as UTC). Keeps the reviews with stars >= min_stars (the paper: 4)."""
     path = Path(path)
-    _check_file(path)
+    check_file(path)
     users: list[str] = []
     items: list[str] = []
     dates: list[str] = []

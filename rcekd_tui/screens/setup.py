@@ -17,6 +17,7 @@ from ..form import (
     GROUPS,
     build_overrides,
     check,
+    data_problem,
     ignored_fields,
     load_preset,
     preset_values,
@@ -40,6 +41,7 @@ class SetupScreen(Screen):
         self.defaults: dict[str, str] = {}
         self.base: dict = {}  # the preset's settings, read once per selection (off the UI thread)
         self._stats_for = None  # the data settings whose statistics were last requested
+        self.n_items: int | None = None  # their catalogue size once known: list sizes are checked against it
         self.methods: list[str] = []
         self.presets: list[str] = []
         self.arch_settings: dict[str, tuple[str, ...]] = {}
@@ -132,10 +134,10 @@ class SetupScreen(Screen):
                     self.query_one(f"#m-{m}", Checkbox).value = m in chosen
             elif key in ("device", "data.source"):
                 self.query_one("#" + _wid(key), Select).value = text
-            elif key == "data.file":
-                self.query_one("#data-file", Input).value = text
             else:
-                self.query_one("#" + _wid(key), Input).value = text
+                box = self.query_one("#data-file" if key == "data.file" else "#" + _wid(key), Input)
+                box.value = text
+                box.cursor_position = 0  # a narrow field shows the value's start ("sasrec", not "asrec")
 
     def values(self) -> dict[str, str]:
         vals = {key: self.query_one("#" + _wid(key), Input).value for key in self.defaults
@@ -175,8 +177,10 @@ class SetupScreen(Screen):
             except RcekdError as e:
                 cfg, self.error = None, str(e)
             if cfg is not None and cfg.data != self._stats_for:  # statistics only when the data changes
-                self._stats_for = cfg.data
+                self._stats_for, self.n_items = cfg.data, None
                 self.load_stats(cfg.data)
+            if cfg is not None:  # what the run itself would refuse after reading its data
+                self.error = data_problem(cfg, self.n_items)
         self.grey_out_ignored()
         bad = bool(self.error)
         err = self.query_one("#setup-error", Static)
@@ -215,6 +219,10 @@ class SetupScreen(Screen):
             self.post_message(DatasetStats(source.name, {}, source.description))
 
     def on_dataset_stats(self, msg: DatasetStats) -> None:
+        items = msg.stats.get("items")
+        if isinstance(items, int) and not isinstance(items, bool):
+            self.n_items = items
+            self.revalidate()
         keys = ("users", "items", "interactions", "mean_length")
         stats = " · ".join(f"{k} {msg.stats[k]}" for k in keys if k in msg.stats)
         self.query_one("#data-stats", Static).update(f"[b]{msg.source}[/b]: {msg.note}" + (f" — {stats}" if stats else ""))

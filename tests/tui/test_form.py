@@ -83,3 +83,23 @@ async def test_typing_in_the_form_reads_the_preset_once_per_selection(tmp_path, 
         screen.query_one("#preset", Select).value = "demo-mf"  # another preset: read once more
         await wait_for(pilot, lambda: screen.query_one("#student-arch", Input).value == "mf")
         assert preset_reads == ["demo", "demo-mf"]
+
+
+async def test_the_form_checks_the_data_file_and_list_sizes_as_the_run_would(tmp_path):
+    app = RcekdApp(runs_root=tmp_path / "runs", prewarm=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("n")
+        screen = app.screen
+        await wait_for(pilot, lambda: bool(screen.defaults) and screen.n_items is not None)
+        error = screen.query_one("#setup-error", Static)
+        assert "valid" in str(error.render())
+        arch = screen.query_one("#student-arch", Input)
+        assert arch.value == "sasrec" and arch.cursor_position == 0  # its start shows in a narrow field
+        screen.query_one("#rcekd-M", Input).value = str(screen.n_items + 1)
+        await wait_for(pilot, lambda: f"exceeds the {screen.n_items} items" in str(error.render()))
+        assert screen.query_one("#start").disabled
+        screen.query_one("#rcekd-M", Input).value = "100"
+        missing = tmp_path / "nope.csv"
+        screen.query_one("#data-file", Input).value = str(missing)
+        await wait_for(pilot, lambda: "file not found" in str(error.render()))
+        assert screen.query_one("#start").disabled
