@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.markup import escape
+from rich.text import Text
 from textual.widgets import DataTable
 
 from ..runinfo import Means, mean_by_method, number
@@ -27,8 +28,29 @@ def _seeds(rows: list[dict[str, Any]], method: str) -> int:
                 for r in rows if r.get("method") == method})
 
 
+def _spread(rows: list[dict[str, Any]], method: str, split: str, metric: str) -> float | None:
+    """Sample std over seeds (None with fewer than two)."""
+    xs = [x for x in (number(r.get(metric)) for r in rows if r.get("method") == method and r.get("split") == split)
+          if x is not None]
+    if len(xs) < 2:
+        return None
+    mean = sum(xs) / len(xs)
+    return (sum((x - mean) ** 2 for x in xs) / (len(xs) - 1)) ** 0.5
+
+
+def _flags(rows: list[dict[str, Any]], method: str) -> str:
+    """'stopped 1' / 'diverged 2': fits whose rows are not finished results (they train less, or failed)."""
+    counts: dict[str, int] = {}
+    for r in rows:
+        status = r.get("status")
+        if r.get("method") == method and r.get("split") == "test" and status not in (None, "", "finished"):
+            counts[str(status)] = counts.get(str(status), 0) + 1
+    return ", ".join(f"{k} {n}" for k, n in counts.items())
+
+
 class ResultsTable(DataTable):
-    """Rows: method (teacher first); columns: test metrics, then validation NDCG/Recall."""
+    """Rows: method (teacher first); columns: test metrics as mean ± std over seeds (the best
+    student's in bold), then validation NDCG/Recall, and the fits that did not finish."""
 
     def show_results(self, rows: list[dict[str, Any]]) -> None:
         self.clear(columns=True)
@@ -38,13 +60,27 @@ class ResultsTable(DataTable):
             return
         metrics = [m for m in METRICS if any(m in r for r in rows)]
         means = {split: mean_by_method(rows, split, metrics) for split in ("test", "valid")}
+        students = {str(r["method"]) for r in rows if r.get("model") == "student"}
+        best = {m: max((v[m] for k, v in means["test"].items() if k in students and v[m] is not None),
+                       default=None) for m in metrics if m != "overlap@10"}
+        flagged = {m: _flags(rows, m) for m in means["test"]}
         # test metrics plainly named (the table says so); validation ones prefixed
-        self.add_columns("method", "seeds", *metrics, *[f"val {m}" for m in metrics[:2]])
+        self.add_columns("method", "seeds", *metrics, *[f"val {m}" for m in metrics[:2]],
+                         *(["not finished"] if any(flagged.values()) else []))
         for method in dict.fromkeys(str(r["method"]) for r in rows if r.get("method") not in (None, "")):
-            cells = [escape(method), str(_seeds(rows, method))]
-            for split, ms in (("test", metrics), ("valid", metrics[:2])):
-                row = means[split].get(method)
-                cells += [_cell(None if row is None else row[m]) for m in ms]
+            cells: list[Any] = [escape(method), str(_seeds(rows, method))]
+            row = means["test"].get(method)
+            for m in metrics:
+                mean = None if row is None else row[m]
+                sd = _spread(rows, method, "test", m)
+                text = _cell(mean) + ("" if sd is None else f"±{sd:.4f}")
+                top = method in students and mean is not None and best.get(m) is not None \
+                    and round(mean, 4) == round(best[m], 4)
+                cells.append(Text(text, style="bold") if top else text)
+            row = means["valid"].get(method)
+            cells += [_cell(None if row is None else row[m]) for m in metrics[:2]]
+            if any(flagged.values()):
+                cells.append(Text(flagged.get(method, ""), style="yellow"))
             self.add_row(*cells)
 
     def show_side_by_side(self, per_run: dict[str, Means], metric: str = "NDCG@10") -> None:

@@ -63,7 +63,9 @@ async def test_watch_a_hand_written_run_shows_its_results(write_run):
         rows = [table.get_row_at(i) for i in range(table.row_count)]
         assert [r[:2] for r in rows] == [["teacher", "1"], ["popularity", "1"], ["scratch", "2"], ["kd", "2"],
                                          ["rcekd", "2"]]
-        assert rows[-1][2] == "0.1505" and rows[-1][-2] == "0.1605"  # test NDCG@10, valid NDCG@10: means of 2 seeds
+        # test NDCG@10 as mean ± std of 2 seeds, the best student's in bold; valid NDCG@10 their mean
+        assert str(rows[-1][2]).startswith("0.1505±") and rows[-1][2].style == "bold" and rows[-1][-2] == "0.1605"
+        assert isinstance(rows[2][2], str) and rows[2][2].startswith("0.1005±")  # scratch: not the best
         assert "stopped | phase stopped" in str(screen.query_one("#run-status", Static).render())
 
 
@@ -430,3 +432,24 @@ async def test_names_from_run_files_are_never_read_as_markup(tmp_path):
         await wait_for(pilot, lambda: screen.state.status == "finished")
         await pilot.pause(1.2)
         assert "[/b]scratch" in table_text(screen.query_one(ResultsTable)).replace("\\", "")
+
+
+async def test_the_results_tab_flags_fits_that_did_not_finish(write_run):
+    from textual.app import App
+
+    run = write_run(methods=("scratch", "kd"), seeds=(0, 1))
+    rows = [{**r, "status": "stopped" if r["method"] == "kd" and r["seed"] == "1" else "finished"}
+            for r in run.read_result_rows()]
+
+    class One(App):
+        def compose(self):
+            yield ResultsTable()
+
+    app = One()
+    async with app.run_test(size=(160, 20)):
+        table = app.query_one(ResultsTable)
+        table.show_results(rows)
+        header = [str(c.label) for c in table.columns.values()]
+        assert header[-1] == "not finished"
+        cells = {str(table.get_row_at(i)[0]): str(table.get_row_at(i)[-1]) for i in range(table.row_count)}
+        assert cells["kd"] == "stopped 1" and cells["scratch"] == ""
