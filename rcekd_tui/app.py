@@ -56,7 +56,7 @@ class RcekdApp(App):
         if self.watch_dir is None:
             yield SystemCommand("New run", "Open the set-up form", self.action_new_run)
         if isinstance(screen, RunScreen):
-            yield SystemCommand("Stop run", "Ask the run to stop after this epoch", screen.action_stop)
+            yield SystemCommand("Stop run", "Stop the run after the current batch (best weights evaluated and written)", screen.action_stop)
         if isinstance(screen, RunsScreen):
             yield SystemCommand("Export selection", "Write the selected runs as one tidy CSV",
                                 screen.action_export)

@@ -34,7 +34,7 @@ the message appears under the form) · `ctrl+s` or *Start* launches
 `rcekd distill` detached, writing `{STDOUT}` in the run dir · `escape` back.
 
 **Live run**: `1`–`4` loss / validation / overlap / results · `s` stop gracefully
-(the run finishes its epoch, saves and exits) · `r` resume it when it is interrupted,
+(after the current batch: the epoch so far is validated, the best weights evaluated and written) · `r` resume it when it is interrupted,
 stopped or failed (in `rcekd watch` too) · `b` or `escape` leave it running.
 Lines of `{EVENTS}` that cannot be read are skipped; the log says how many.
 

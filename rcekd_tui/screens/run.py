@@ -313,6 +313,8 @@ class RunScreen(Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "resume":  # offered (in the footer too) only where there is something to resume
             return self.state.status in RESUMABLE and not self.resuming and self.state.n_events > 0
+        if action == "stop":  # nothing to stop once the run has ended
+            return self.state.status not in ("finished", "stopped", "failed", "interrupted") or self.resuming
         return True
 
     def action_resume(self) -> None:

@@ -67,6 +67,7 @@ async def test_watch_a_hand_written_run_shows_its_results(write_run):
         assert str(rows[-1][2]).startswith("0.1505±") and rows[-1][2].style == "bold" and rows[-1][-2] == "0.1605"
         assert isinstance(rows[2][2], str) and rows[2][2].startswith("0.1005±")  # scratch: not the best
         assert "stopped | phase stopped" in str(screen.query_one("#run-status", Static).render())
+        assert not screen.check_action("stop", ())  # an ended run offers no stop key
 
 
 async def test_runs_screen_lists_and_exports(finished_run, tmp_path):
