@@ -17,10 +17,12 @@ from rcekd_core.runs import (
 )
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Knowledge distillation for recommender systems (RCE-KD), headless or live.")
+                  help="Knowledge distillation for recommender systems (RCE-KD), headless or live.\n\n"
+                       "Start here: rcekd distill --preset demo (headless: teacher, students, a table), "
+                       "or rcekd tui (set up, watch and compare runs).")
 data_app = typer.Typer(no_args_is_help=True, help="Datasets: list the sources, show statistics.")
 presets_app = typer.Typer(no_args_is_help=True, help="Experiment presets in presets/*.yaml.")
-runs_app = typer.Typer(no_args_is_help=True, help="Past runs: export, combine.")
+runs_app = typer.Typer(no_args_is_help=True, help="Past runs: export, combine, table.")
 app.add_typer(data_app, name="data")
 app.add_typer(presets_app, name="presets")
 app.add_typer(runs_app, name="runs")
@@ -37,6 +39,29 @@ RunDirOpt = typer.Option(None, "--run-dir",
                          help="Where to write the run: a new or empty folder (default runs/<preset>-<time>).")
 NoRetrainOpt = typer.Option(False, "--no-retrain", help="Refuse a corrupt teacher cache entry instead of "
                             "setting it aside and training the teacher again.")
+
+
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("rcekd")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "unknown (not installed; pip install -e .)"
+
+
+def print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"rcekd {package_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: bool = typer.Option(False, "--version", callback=print_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    pass  # the options of `rcekd` itself; the help text is the app's
 
 
 def fail(message: str) -> None:
@@ -245,24 +270,78 @@ def print_results(rows: list[dict[str, Any]], run_dir: Path) -> None:
         console.print(f"no finished fit to compare yet — {run_dir}")
         return
     s = summarize(df, "test")
-    shown = HEADLINE + [c for c in df.columns if str(c).startswith("overlap@")]
-    table = Table(title=f"test metrics (full ranking, history masked) — {run_dir}")
-    table.add_column("method")
-    table.add_column("seeds", justify="right")
-    for m in shown:
-        table.add_column(m, justify="right")
-    for _, r in s.iterrows():
-        cells = []
-        for m in shown:
-            mean, std = r.get(f"{m} mean"), r.get(f"{m} std")
-            cells.append("" if mean is None else f"{mean:.4f} ± {std:.4f}" if r["seeds"] > 1 else f"{mean:.4f}")
-        table.add_row(str(r["method"]), str(r["seeds"]), *cells)
+    overlaps = [c for c in df.columns if str(c).startswith("overlap@")]
+    table, left_out = fitting_results_table(s, HEADLINE, overlaps, console.width)
     console.print(table)
+    for m in left_out:  # columns the console had no room for: lines below, never a broken entry
+        entries = [f"{r['method']} {mean_std(r, m, '±').strip()}" for _, r in s.iterrows()]
+        for line in packed_lines(f"{m} with the teacher:", entries, console.width):
+            console.print(line, highlight=False, soft_wrap=True)
     gain = best_other_gain(df)
     if gain:
         console.print(f"rcekd vs best other method ({gain[0]}): {gain[1]:+.1%} test NDCG@10")
     run = RunDir(run_dir)
-    console.print(f"results: {run.results}  summary: {run.summary}")
+    console.print(f"results: {run.results}", highlight=False)
+    console.print(f"summary: {run.summary}", highlight=False)
+
+
+def fitting_results_table(summary, headline: list[str], extra: list[str], width: int) -> tuple[Table, list[str]]:
+    """The widest layout that fits `width` without wrapping a cell: "mean ± std" cells with the
+    overlap columns, else "mean±std", else without the overlap columns (returned, to print below)."""
+    layouts = [(" ± ", headline + extra), ("±", headline + extra), ("±", headline)]
+    for sep, shown in layouts:
+        table = results_table(summary, shown, sep)
+        if natural_width(table) <= width:
+            break
+    return table, [m for m in headline + extra if m not in shown]
+
+
+def packed_lines(head: str, entries: list[str], width: int) -> list[str]:
+    """head and the entries, comma-separated, in as few lines of `width` as fit; a line breaks
+    between entries, and continuation lines are indented."""
+    lines, line = [], head
+    for i, entry in enumerate(entries):
+        piece = entry + ("," if i < len(entries) - 1 else "")
+        if len(line) + 1 + len(piece) > width:
+            lines.append(line)
+            line = "   " + piece
+        else:
+            line = f"{line} {piece}"
+    return lines + [line]
+
+
+def natural_width(table: Table) -> int:
+    """The width the table takes unwrapped (measured with room to spare: rich clamps to the room)."""
+    return console.measure(table, options=console.options.update_width(10_000)).maximum
+
+
+def results_table(summary, metrics: list[str], sep: str) -> Table:
+    from rich import box
+
+    table = Table(title="test metrics, mean±std over seeds (full ranking, history masked)",
+                  box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
+    table.add_column("method")
+    table.add_column("seeds", justify="right")
+    for m in metrics:
+        table.add_column(m)
+    for _, r in summary.iterrows():
+        table.add_row(str(r["method"]), str(r["seeds"]), *(mean_std(r, m, sep) for m in metrics))
+    return table
+
+
+def mean_std(row, metric: str, sep: str) -> str:
+    """'0.1573±0.0031'; a single fit (std unknown) pads to the same width so the means line up."""
+    mean, std = row.get(f"{metric} mean"), row.get(f"{metric} std")
+    if not _is_number(mean):
+        return "-"
+    spread = f"{sep}{std:.4f}" if _is_number(std) else " " * (len(sep) + 6)
+    return f"{mean:.4f}{spread}"
+
+
+def _is_number(value: Any) -> bool:
+    import math
+
+    return isinstance(value, (int, float)) and not math.isnan(value)  # NaN: a missing value
 
 
 # ---- data ------------------------------------------------------------------------------
@@ -316,21 +395,72 @@ def data_info(
 
 # ---- presets ---------------------------------------------------------------------------
 
-@presets_app.command("list")
-def presets_list() -> None:
-    """Every preset with its dataset and teacher/student sizes."""
-    from rcekd_core.config import list_presets, load_preset_dict
+WIDE_PRESETS = 140  # columns from which dataset, teacher and student each get a column
 
-    table = Table("preset", "dataset", "teacher", "student", "methods")
-    for name in list_presets():
+
+@presets_app.command("list")
+@guarded
+def presets_list() -> None:
+    """Every preset (demo first) with what its file says it is, its dataset, sizes and methods."""
+    from rcekd_core.config import list_presets
+
+    presets = list_presets()
+    rows = [preset_row(name, presets[name]) for name in sorted(presets, key=lambda n: (n != DEFAULT_PRESET, n))]
+    console.print(presets_table(rows, wide=console.width >= WIDE_PRESETS))
+
+
+def preset_row(name: str, path: Path) -> dict[str, str]:
+    from rcekd_core.config import load_preset_dict
+
+    try:
         d = load_preset_dict(name)
-        t, s = d.get("teacher", {}), d.get("student", {})
-        size = lambda m: (f"{m.get('arch', 'sasrec')} d{m.get('dim')}" + (f"×{m['blocks']}" if "blocks" in m else "")
-                          + (f" len{m['max_len']}" if "max_len" in m else ""))
-        data = d.get("data", {})
-        dataset = f"{data.get('source')} ({data.get('protocol', 'loo')})"
-        table.add_row(name, dataset, size(t), size(s), ",".join(d.get("methods", [])))
-    console.print(table)
+    except ConfigError as e:  # a broken preset of the user's: named, the others still listed
+        return {"preset": name, "description": f"cannot be read: {e}", "dataset": "", "teacher": "",
+                "student": "", "methods": ""}
+    data = d.get("data", {})
+    return {"preset": name, "description": preset_description(path),
+            "dataset": f"{data.get('source')} ({data.get('protocol', 'loo')})",
+            "teacher": model_size(d.get("teacher", {})), "student": model_size(d.get("student", {})),
+            "methods": ", ".join(d.get("methods", []))}  # ", ": a long list wraps between methods
+
+
+def presets_table(rows: list[dict[str, str]], wide: bool) -> Table:
+    """One column each for dataset, teacher and student when wide; else one column holding the
+    three on lines of their own, so the description keeps room. Cells wrap, never end in "…"."""
+    from rich import box
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table.add_column("preset", no_wrap=True)  # a name is what one types: never broken
+    table.add_column("description", overflow="fold")
+    setting = ["dataset", "teacher", "student"] if wide else ["data, models"]
+    for column in setting + ["methods"]:
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        models = [r["dataset"], r["teacher"], r["student"]] if wide else [
+            "\n".join([r["dataset"], r["teacher"], f"→ {r['student']}"]) if r["dataset"] else ""]
+        table.add_row(r["preset"], r["description"], *models, r["methods"])
+    return table
+
+
+def model_size(m: dict[str, Any]) -> str:
+    """'sasrec d64×2 len50', 'mf d8'."""
+    return (f"{m.get('arch', 'sasrec')} d{m.get('dim')}" + (f"×{m['blocks']}" if "blocks" in m else "")
+            + (f" len{m['max_len']}" if "max_len" in m else ""))
+
+
+def preset_description(path: Path) -> str:
+    """The first line of the comment block a preset file starts with, without its '#', up to the
+    end of its first sentence: 'MovieLens 100K (offline from the RecBole wheel).'"""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return ""
+    first = next((line for line in lines if line.strip()), "")
+    if not first.startswith("#"):
+        return ""  # no leading comment
+    text = first.lstrip("#").strip()
+    end = text.find(". ")
+    return text[:end + 1] if end >= 0 else text
 
 
 @presets_app.command("show")
@@ -378,18 +508,29 @@ def watch(run_dir: Path = typer.Argument(..., help=f"A run directory (one with {
 @runs_app.command("export")
 @guarded
 def runs_export(
-    run_dirs: list[Path] = typer.Argument(..., help="Run directories to export."),
+    run_dirs: list[Path] = typer.Argument(..., help="Run directories to export (each once, however often named)."),
     out: Path = typer.Option(..., "--out", "-o", help="CSV file to write."),
+    partial: bool = typer.Option(False, "--partial", help="Also export runs still running (the fits they "
+                                 "have finished), with a partial column marking their rows."),
 ) -> None:
-    """One tidy CSV (run, method, seed, split, metric, value) for the given runs."""
+    """One tidy CSV (run, method, seed, split, status, metric, value) for the given runs. Seed is an
+    integer: -1 on the popularity rows, which no seed changes."""
     from rcekd_core.runs.store import RunDir
 
-    from .export import export_tidy
+    from .export import export_tidy, refuse_running, running_runs
 
     for d in run_dirs:
-        RunDir(d).require("results")
-    tidy = export_tidy(run_dirs, out)  # raises (nothing written) if no run could be read
-    for note in tidy.notes:  # a skipped run, or a run's skipped rows: one line each
+        if d.is_file():  # e.g. an earlier export beside the runs, caught by `runs/*`
+            raise ConfigError(f"'{d}' is a file, not a run directory; pass run directories only "
+                              "(e.g. runs/*/ rather than runs/*)")
+    if not partial:
+        refuse_running(run_dirs)
+    under_way = running_runs(run_dirs) if partial else []
+    for d in run_dirs:
+        if d not in under_way:  # one still running may have finished no fit yet
+            RunDir(d).require("results")
+    tidy = export_tidy(run_dirs, out, partial=partial)  # raises (nothing written) if no run could be read
+    for note in tidy.notes:  # a skipped or repeated run, or a run's skipped rows: one line each
         Console(stderr=True).print(f"[yellow]warning:[/] {note}", highlight=False, soft_wrap=True)
     console.print(f"wrote {len(tidy.frame)} rows from {len(tidy.read)} run(s) to {out}", highlight=False,
                   soft_wrap=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from rich.console import Console
@@ -27,23 +28,60 @@ from rcekd_core.runs.events import (
 )
 
 KEYS = ("NDCG@10", "Recall@10")
+SHORT = {"NDCG@10": "N@10", "Recall@10": "R@10"}  # the abbreviations of RecSys papers
+DROP_FIRST = ("seconds", "overlap", "Recall@10")  # what a narrow line leaves out, in this order
+FULL_LABELS = 120  # columns from which lines carry full labels: rcekd's longest line takes 118
 
 
-def epoch_line(e: Epoch) -> str:
-    who = "teacher" if e.model == "teacher" else f"{e.method} seed {e.seed}"
-    loss = e.get("loss")
-    parts = [f"{who} epoch {e.epoch}", f"loss {float('nan') if loss is None else loss:.4f}"]
+def epoch_line(e: Epoch, width: int | None = None) -> str:
+    """One epoch on one line, fitting `width` (None: any length). Full labels from FULL_LABELS
+    columns; below, short ones for every line alike, and a line still too long leaves out its
+    seconds, then the overlap, then Recall@10."""
+    if width is None or width >= FULL_LABELS:
+        return _join(_epoch_fields(e, short=False))
+    fields = _epoch_fields(e, short=True)
+    for key in DROP_FIRST:
+        if len(_join(fields)) <= width:
+            break
+        fields = [(k, text) for k, text in fields if k != key]
+    return _join(fields)
+
+
+def _join(fields: list[tuple[str, str]]) -> str:
+    return "  ".join(text for _, text in fields)
+
+
+def _epoch_fields(e: Epoch, short: bool) -> list[tuple[str, str]]:
+    """(key, text) of each value the epoch measured, in display order."""
+    if e.model == "teacher":
+        who = "teacher"
+    else:
+        who = f"{e.method}/{e.seed}" if short else f"{e.method} seed {e.seed}"
+    fields = [("who", f"{who} {'ep' if short else 'epoch'} {e.epoch}"), ("loss", f"loss {_loss(e.get('loss'))}")]
     if e.get("kd_loss") is not None:
-        parts.append(f"kd {e.get('kd_loss'):.4f}")
+        fields.append(("kd", f"kd {_loss(e.get('kd_loss'))}"))
     if e.get("gamma") is not None:
-        parts.append(f"γ {e.get('gamma'):.3f}")
+        fields.append(("gamma", f"γ {e.get('gamma'):.3f}"))
     for k in KEYS:
         if k in e.valid:
-            parts.append(f"val {k} {e.valid[k]:.4f}")
+            fields.append((k, f"{SHORT[k]} {e.valid[k]:.4f}" if short else f"val {k} {e.valid[k]:.4f}"))
     if e.get("overlap@10") is not None:
-        parts.append(f"overlap {e.get('overlap@10'):.3f}")
-    parts.append(f"{e.seconds:.2f}s")
-    return "  ".join(parts)
+        fields.append(("overlap", f"{'ovl' if short else 'overlap'} {e.get('overlap@10'):.3f}"))
+    fields.append(("seconds", _seconds(e.seconds)))
+    return fields
+
+
+def _loss(value: float | None) -> str:
+    """Four significant digits, never an exponent: 4.097, 274.4, 0.5000, 12345."""
+    if value is None or not math.isfinite(value):
+        return "nan" if value is None else str(value)  # nan, inf: a diverging fit shows as such
+    digits = 3 - math.floor(math.log10(abs(value))) if value else 3
+    return f"{value:.{min(max(digits, 0), 4)}f}"
+
+
+def _seconds(seconds: float) -> str:
+    """0.25s, 12.3s, 125s: the tenths of a long epoch do not matter."""
+    return f"{seconds:.2f}s" if seconds < 10 else f"{seconds:.1f}s" if seconds < 100 else f"{seconds:.0f}s"
 
 
 def _fit(e: FitStart | Epoch | dict[str, Any]) -> tuple[Any, Any, Any]:
@@ -113,11 +151,11 @@ class ConsoleDisplay:
     def _advance(self, e: Epoch) -> None:
         task = self.tasks.get(_fit(e))
         if self.progress is None or task is None:
-            print(epoch_line(e), flush=True)
+            print(epoch_line(e, self.console.width), flush=True)
             return
         info = f"val NDCG@10 {e.valid.get('NDCG@10', float('nan')):.4f}  best epoch {e.best_epoch}"
         self.progress.update(task, completed=e.epoch, info=info)
-        self.progress.console.print(epoch_line(e), highlight=False, style="dim")
+        self.progress.console.print(epoch_line(e, self.console.width), highlight=False, style="dim")
 
     def _end_bars(self, rows: list[dict[str, Any]]) -> None:
         """The bars of the fits these result rows end; the display itself once none is left."""

@@ -4,24 +4,80 @@ import pandas as pd
 import pytest
 
 from rcekd_core.errors import ConfigError
-from rcekd_tui.export import COLUMNS, export_tidy, tidy_results
+from rcekd_tui.export import COLUMNS, NO_SEED, StillRunning, export_tidy, tidy_results
 from rcekd_tui.resultsfile import Unreadable, read_results_file
+from rcekd_tui.screens.export_job import export_path, start_export
+from tests.conftest import write_run_dir
 
 
 def test_export_tidy_matches_results(write_run, tmp_path):
     run = write_run(methods=("scratch", "rcekd"), seeds=(0, 1))
     out = tmp_path / "x" / "tidy.csv"  # its folder is created
-    tidy = export_tidy([run.root, run.root], out)
-    assert tidy.notes == [] and tidy.read == [run.root, run.root]
+    tidy = export_tidy([run.root], out)
+    assert tidy.notes == [] and tidy.read == [run.root]
     df = pd.read_csv(out)
     assert list(df.columns) == COLUMNS
     res = pd.read_csv(run.results)
     want = res[(res.method == "rcekd") & (res.split == "test") & (res.seed == 1)]["NDCG@10"].iloc[0]
     got = df[(df.method == "rcekd") & (df.split == "test") & (df.metric == "NDCG@10") & (df.seed == 1)]["value"]
-    assert len(got) == 2 and got.iloc[0] == want
+    assert len(got) == 1 and got.iloc[0] == want
     assert set(df.metric) == {"NDCG@10", "Recall@10", "NDCG@20", "Recall@20", "overlap@10"}
-    assert df[df.method == "popularity"]["seed"].isna().all()  # reference rows have no seed
     assert not list(out.parent.glob("*.tmp"))
+
+
+def test_seed_reads_back_as_an_integer_column(write_run, tmp_path):
+    """pandas reads `seed` as int64 with no dtype given: popularity, which no seed changes, says NO_SEED."""
+    run = write_run(methods=("scratch", "rcekd"), seeds=(0, 1))
+    export_tidy([run.root], tmp_path / "tidy.csv")
+    df = pd.read_csv(tmp_path / "tidy.csv")
+    assert pd.api.types.is_integer_dtype(df["seed"])
+    assert sorted(df[df.method.isin(["scratch", "rcekd"])]["seed"].unique()) == [0, 1]
+    assert set(df[df.method == "popularity"]["seed"]) == {NO_SEED} and set(df[df.method == "teacher"]["seed"]) == {0}
+    assert len(df.groupby(["method", "seed"])) == 6  # teacher, popularity (kept: a NaN key would be dropped), 2 x 2
+    with_dtype = pd.read_csv(tmp_path / "tidy.csv", dtype={"seed": "Int64"})
+    assert with_dtype["seed"].tolist() == df["seed"].tolist()
+
+
+def test_the_same_run_named_twice_is_exported_once(write_run, tmp_path):
+    run = write_run()
+    once = export_tidy([run.root], tmp_path / "once.csv")
+    spellings = [run.root, run.root, run.root.parent / ".." / "runs" / "run"]
+    twice = export_tidy(spellings, tmp_path / "twice.csv")
+    assert twice.read == [run.root] and len(twice.frame) == len(once.frame)
+    assert twice.notes == [f"'{run.root}' named twice: exported once",
+                           f"'{spellings[2]}' is '{run.root}' again: exported once"]
+    export_tidy([run.root], tmp_path / "once.csv")  # exporting again replaces the file, adds nothing
+    assert pd.read_csv(tmp_path / "once.csv").equals(pd.read_csv(tmp_path / "twice.csv"))
+
+
+def test_runs_of_the_same_name_are_told_apart_by_path(tmp_path):
+    a = write_run_dir(tmp_path / "sweep-a" / "trials" / "kd-0")
+    b = write_run_dir(tmp_path / "sweep-b" / "trials" / "kd-0")
+    df = export_tidy([a.root, b.root], tmp_path / "tidy.csv").frame
+    assert set(df.run) == {str(a.root), str(b.root)}
+    assert len(df[df.run == str(a.root)]) == len(df[df.run == str(b.root)])
+
+
+def test_a_running_run_is_refused_unless_partial(write_run, tmp_path):
+    done, running = write_run("done"), write_run("live", end=None)  # no end event, written just now: running
+    out = tmp_path / "tidy.csv"
+    with pytest.raises(StillRunning, match=r"run '.*live' is still running; export it when it has finished, "
+                                           r"or pass --partial"):
+        export_tidy([done.root, running.root], out)
+    assert not out.exists()
+    df = export_tidy([done.root, running.root], out, partial=True).frame
+    assert list(df.columns) == COLUMNS + ["partial"]
+    assert set(df[df.run == "live"]["partial"]) == {True} and set(df[df.run == "done"]["partial"]) == {False}
+    assert pd.read_csv(out)["partial"].dtype == bool
+    only_done = export_tidy([done.root], out, partial=True).frame  # the same columns when none is running
+    assert list(only_done.columns) == COLUMNS + ["partial"] and not only_done["partial"].any()
+
+
+def test_tui_exports_of_the_same_second_get_their_own_files(tmp_path):
+    first = export_path(tmp_path)
+    first.write_text("x")
+    second = export_path(tmp_path)
+    assert second != first and second.name.startswith(first.stem) and second.suffix == ".csv"
 
 
 def test_runs_without_results_add_nothing_and_are_named(write_run, tmp_path):
@@ -107,3 +163,33 @@ def test_the_status_of_each_row_is_exported(write_run, tmp_path):
     assert set(df[df.method != "kd"]["status"]) == {"finished"}
     old = write_run("old", methods=("scratch",), seeds=(0,))  # written before rows had a status
     assert set(tidy_results([old.root]).frame["status"]) == {"finished"}
+
+
+class InlineScreen:
+    """What start_export needs of a screen, running its worker at once on this thread."""
+
+    def __init__(self):
+        self.notes: list[tuple[str, str]] = []
+        self.app = self
+
+    def call_from_thread(self, fn, *args, **kwargs):
+        return fn(*args, **kwargs)
+
+    def run_worker(self, job, **kwargs):
+        job()
+
+    def notify(self, text, severity="information", markup=True):
+        self.notes.append((text, severity))
+
+
+def test_the_tui_export_refuses_a_running_run_with_a_warning(write_run, tmp_path):
+    done, live = write_run("done"), write_run("live", end=None)
+    screen = InlineScreen()
+    start_export(screen, [done.root, live.root], tmp_path, "wrote {rows} rows to {out}")
+    [(text, severity)] = screen.notes
+    assert severity == "warning" and text.startswith("not exported: live is still running")
+    assert "--partial" in text and not list(tmp_path.glob("export-*.csv"))
+    start_export(screen, [done.root, done.root], tmp_path, "wrote {rows} rows to {out}")  # one run, selected twice
+    text, severity = screen.notes[-1]
+    assert text.startswith(f"wrote {len(tidy_results([done.root]).frame)} rows to") and severity == "warning"
+    assert text.endswith("named twice: exported once")

@@ -25,10 +25,23 @@ def kd_epoch(**values) -> Epoch:
 
 def test_epoch_line_shows_what_was_measured():
     line = epoch_line(kd_epoch(loss=1.5, kd_loss=0.5, gamma=0.25, **{"overlap@10": 0.125}))
-    assert line == ("rcekd seed 1 epoch 3  loss 1.5000  kd 0.5000  γ 0.250  val NDCG@10 0.1250  "
+    assert line == ("rcekd seed 1 epoch 3  loss 1.500  kd 0.5000  γ 0.250  val NDCG@10 0.1250  "
                     "val Recall@10 0.2500  overlap 0.125  0.25s")
     teacher = Epoch(model="teacher", method="teacher", epoch=1, seconds=1.0, values={"loss": 2.0})
-    assert epoch_line(teacher) == "teacher epoch 1  loss 2.0000  1.00s"
+    assert epoch_line(teacher) == "teacher epoch 1  loss 2.000  1.00s"
+
+
+def test_a_narrow_line_shortens_its_labels_then_leaves_out_the_least_needed():
+    e = kd_epoch(loss=274.4259, kd_loss=270.3312, gamma=0.942, **{"overlap@10": 0.138})
+    assert epoch_line(e, 120) == epoch_line(e) == (  # every label in full: a wide terminal
+        "rcekd seed 1 epoch 3  loss 274.4  kd 270.3  γ 0.942  val NDCG@10 0.1250  val Recall@10 0.2500  "
+        "overlap 0.138  0.25s")
+    assert epoch_line(e, 100) == "rcekd/1 ep 3  loss 274.4  kd 270.3  γ 0.942  N@10 0.1250  R@10 0.2500  ovl 0.138  0.25s"
+    assert epoch_line(e, 80) == "rcekd/1 ep 3  loss 274.4  kd 270.3  γ 0.942  N@10 0.1250  R@10 0.2500  ovl 0.138"
+    assert epoch_line(e, 60) == "rcekd/1 ep 3  loss 274.4  kd 270.3  γ 0.942  N@10 0.1250"
+    scratch = Epoch(model="student", method="scratch", seed=12, epoch=100, seconds=123.4,
+                    valid={"NDCG@10": 0.1, "Recall@10": 0.2}, values={"loss": 4.0946, "overlap@10": 0.1})
+    assert epoch_line(scratch, 80) == "scratch/12 ep 100  loss 4.095  N@10 0.1000  R@10 0.2000  ovl 0.100  123s"
 
 
 def test_plain_lines_in_a_pipe(capsys):
@@ -44,7 +57,7 @@ def test_plain_lines_in_a_pipe(capsys):
         "run demo on cpu: 3 users, 4 items, 9 interactions",
         "teacher: loaded from cache abc",
         "student: rcekd seed 1",
-        "rcekd seed 1 epoch 3  loss 1.0000  val NDCG@10 0.1250  val Recall@10 0.2500  0.25s",
+        "rcekd/1 ep 3  loss 1.000  N@10 0.1250  R@10 0.2500  0.25s",  # 80 columns: short labels
         "stop requested: finishing the current epoch",
         "  student test NDCG@10 0.1250  Recall@10 0.2500  (best epoch 2)",
     ]
@@ -58,7 +71,7 @@ def test_a_live_terminal_gets_a_bar_per_fit():
     display(Epoch(model="teacher", method="teacher", epoch=1, seconds=0.5, best_epoch=1,
                   valid={"NDCG@10": 0.5}, values={"loss": 2.0}))
     display(End(status="finished"))
-    assert display.progress is None and "teacher epoch 1" in out.getvalue()
+    assert display.progress is None and "teacher ep 1  loss 2.000" in out.getvalue()  # 100 columns: short labels
 
 
 def test_fits_side_by_side_get_a_bar_each():
