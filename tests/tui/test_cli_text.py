@@ -69,7 +69,7 @@ def test_presets_list_demo_first_then_by_name_with_descriptions(monkeypatch):
     words = set(res.output.replace(",", " ").split())
     assert {m for name in shipped for m in load_preset_dict(name).get("methods", [])} <= words  # none cut
     assert cli.preset_description(shipped["demo"]) == "Embedded synthetic dataset: a quick first run on a laptop CPU."
-    assert cli.preset_description(shipped["ml-100k"]) == "MovieLens 100K (offline from the RecBole wheel)."
+    assert cli.preset_description(shipped["ml-100k"]) == "MovieLens-100K (offline from the RecBole wheel): SASRec d=128x2 -> d=32x1."
 
 
 def test_export_refuses_a_running_run_unless_partial(write_run, tmp_path):
