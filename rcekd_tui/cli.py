@@ -600,7 +600,7 @@ def table_inputs(run_dirs: list[Path]):
     and each method's settings from the run that has it."""
     from rcekd_core.runs.store import RunDir
 
-    from .combine import _read as read_checked_run
+    from .combine import read_checked_run
     from .combine import combine_runs
 
     if len(run_dirs) == 1:

@@ -24,7 +24,7 @@ REFERENCES = {"teacher", "popularity"}
 KEYS = RESULT_KEYS
 
 
-def _read(run: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+def read_checked_run(run: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     """A run's results and config, or ConfigError naming the file that cannot be trusted.
 
     Combining needs every row: a results file with a malformed or repeated row is refused,
@@ -91,7 +91,7 @@ def combine_runs(runs: list[Path]) -> tuple[pd.DataFrame, dict[str, Any]]:
     """(results of all runs, provenance: the runs and each method's settings); raises ConfigError."""
     if len(runs) < 2:
         raise ConfigError("combine needs at least two run directories")
-    loaded = [(Path(r), *_read(Path(r))) for r in runs]
+    loaded = [(Path(r), *read_checked_run(Path(r))) for r in runs]
     first, first_results, base = loaded[0]
     for run, results, cfg in loaded[1:]:
         for key in SHARED:
