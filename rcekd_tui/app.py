@@ -30,14 +30,20 @@ class RcekdApp(App):
         self.watch_dir = Path(watch_dir) if watch_dir else None
         self.prewarm = prewarm  # False: never import the engine unasked (tests of the light start)
         self.last_run: Path | None = None  # the run screen shown last: the runs list's cursor goes there
+        self._prewarmed = False
 
     def on_mount(self) -> None:
         if self.watch_dir is not None:
             self.push_screen(RunScreen(self.watch_dir, standalone=True))
         else:
             self.push_screen(RunsScreen(self.runs_root))
-            if self.prewarm:  # after the first frame is painted, so it does not delay it
-                self.call_after_refresh(self.run_worker, _prewarm_engine, thread=True, group="prewarm")
+
+    def start_prewarm(self) -> None:
+        """Import the engine in a thread once the runs list shows its rows: loading torch's
+        libraries holds the interpreter for seconds, and no frame is painted meanwhile."""
+        if self.prewarm and not self._prewarmed:
+            self._prewarmed = True
+            self.run_worker(_prewarm_engine, thread=True, group="prewarm")
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

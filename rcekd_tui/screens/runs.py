@@ -97,6 +97,7 @@ class RunsScreen(Screen):
     def on_runs_listed(self, message: RunsListed) -> None:
         self.all_runs = message.runs
         self.show()
+        self.call_after_refresh(self.app.start_prewarm)  # after these rows are painted
 
     def show(self) -> None:
         """The table from all_runs: filtered, sorted; the cursor stays on its run, or moves to
@@ -119,6 +120,7 @@ class RunsScreen(Screen):
                           escape(best), when(r.started), took(r.seconds), escape(r.preset),
                           escape(",".join(r.methods)), ",".join(map(str, r.seeds)), escape(r.settings),
                           escape(" ".join(r.tags)), key=r.name)
+        table.refresh(layout=True)  # the first rows widen their columns: lay them out again now
         names = [r.name for r in self.runs]
         if keep in names:
             table.move_cursor(row=names.index(keep))
