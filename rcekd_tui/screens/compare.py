@@ -7,7 +7,7 @@ mean ± std band; a single-seed fit as its own curve. The view keys are the run 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.markup import escape
@@ -22,7 +22,7 @@ from rcekd_core.runs.store import RunDir
 
 from ..messages import CompareLoaded
 from ..runinfo import config_diff, fit_curves, mean_by_method, number, seed_bands
-from ..widgets.charts import ChartOptions, Legend, LineChart
+from ..widgets.charts import ChartKeys, ChartOptions, Legend, LineChart, view_notes
 from ..widgets.palette import Style, styles_for
 from ..widgets.results import ResultsTable
 from .export_job import start_export
@@ -71,7 +71,7 @@ def teacher_valid(paths: list[Path], metric: str) -> float | None:
     return None
 
 
-class CompareScreen(Screen):
+class CompareScreen(ChartKeys, Screen):
     BINDINGS = [
         Binding("escape,b", "app.pop_screen", "Back"),
         Binding("e", "export", "Export CSV"),
@@ -83,7 +83,6 @@ class CompareScreen(Screen):
         Binding("4", "tab('side')", "Results", show=False),
         Binding("5", "tab('diff')", "Config", show=False),
     ]
-    SMOOTHING = (0.0, 0.6, 0.9)
 
     def __init__(self, paths: list[Path], runs_root: Path):
         super().__init__()
@@ -144,8 +143,7 @@ class CompareScreen(Screen):
             ref = self.refs.get(cid)
             self.query_one(f"#{cid}", LineChart).show(curves.lines, ("teacher", ref) if ref is not None else None,
                                                       self.view, styles)
-        notes = [n for n in ("log y" if self.view.log_y else "",
-                             f"EMA {self.view.smooth:g}" if self.view.smooth else "") if n]
+        notes = view_notes(self.view)
         has_band = any(c.bands for c in self.curves.values())
         if has_band:
             notes.append("· · mean ± std over seeds")
@@ -154,15 +152,6 @@ class CompareScreen(Screen):
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
-
-    def action_log_y(self) -> None:
-        self.view = replace(self.view, log_y=not self.view.log_y)
-        self.redraw()
-
-    def action_smooth(self) -> None:
-        i = self.SMOOTHING.index(self.view.smooth) if self.view.smooth in self.SMOOTHING else 0
-        self.view = replace(self.view, smooth=self.SMOOTHING[(i + 1) % len(self.SMOOTHING)])
-        self.redraw()
 
     def action_export(self) -> None:
         start_export(self, self.paths, self.runs_root, "wrote {rows} rows to {out}")

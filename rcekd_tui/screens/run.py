@@ -29,13 +29,13 @@ from rcekd_core.runs.store import EVENTS, STDOUT, STOP, RunDir
 from .. import launch
 from ..follow import RunState, follow
 from ..messages import EventsBatch
-from ..widgets.charts import ChartOptions, Legend, LineChart
+from ..widgets.charts import ChartKeys, ChartOptions, Legend, LineChart, view_notes
 from ..widgets.results import ResultsTable
 
 LOSSES = (("loss", "total loss"), ("base_loss", "base loss"), ("kd_loss", "KD loss"))
 
 
-class RunScreen(Screen):
+class RunScreen(ChartKeys, Screen):
     BINDINGS = [
         Binding("s", "stop", "Stop run"),
         Binding("r", "resume", "Resume"),
@@ -52,7 +52,6 @@ class RunScreen(Screen):
         Binding("right_square_bracket", "cursor(1)", "Cursor →", show=False),
         Binding("backslash", "cursor(0)", "Cursor off", show=False),
     ]
-    SMOOTHING = (0.0, 0.6, 0.9)  # EMA weights `m` cycles through
 
     def __init__(self, run_dir: Path, process: subprocess.Popen | None = None, standalone: bool = False,
                  resume_offset: int | None = None):
@@ -168,23 +167,8 @@ class RunScreen(Screen):
             ("teacher", t_recall) if t_recall is not None and st.students() else None, view)
         self.query_one("#chart-overlap", LineChart).show(
             [(name[id(s)], self.xs(s), s.overlap) for s in st.students()], options=view)
-        notes = [n for n in ("log y" if view.log_y else "", f"EMA {view.smooth:g}" if view.smooth else "",
-                             "x: minutes of training" if view.x_label != "epoch" else "") if n]
         self.query_one(Legend).show([name[id(s)] for s in every],
-                                    "teacher" if ref is not None and st.students() else None, " · ".join(notes))
-
-    def set_view(self, **changes) -> None:
-        from dataclasses import replace
-
-        self.view = replace(self.view, **changes)
-        self.redraw()
-
-    def action_log_y(self) -> None:
-        self.set_view(log_y=not self.view.log_y)
-
-    def action_smooth(self) -> None:
-        i = self.SMOOTHING.index(self.view.smooth) if self.view.smooth in self.SMOOTHING else 0
-        self.set_view(smooth=self.SMOOTHING[(i + 1) % len(self.SMOOTHING)])
+                                    "teacher" if ref is not None and st.students() else None, " · ".join(view_notes(view)))
 
     def action_x_axis(self) -> None:
         to_time = self.view.x_label == "epoch"

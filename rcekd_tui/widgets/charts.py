@@ -9,7 +9,7 @@ a cursor whose exact (unsmoothed) values each chart shows in its bottom border.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable, Sequence
 
 from rich.text import Text
@@ -158,3 +158,30 @@ class Legend(Static):
         if note:
             text.append(f"· {note}", style="dim")
         self.update(text)
+
+
+def view_notes(view: ChartOptions) -> list[str]:
+    """The view options in force, for the legend line."""
+    return [n for n in ("log y" if view.log_y else "", f"EMA {view.smooth:g}" if view.smooth else "",
+                        "x: minutes of training" if view.x_label != "epoch" else "") if n]
+
+
+class ChartKeys:
+    """The chart keys a screen shares (`l` log y, `m` smoothing); the screen has `view` and `redraw()`."""
+
+    SMOOTHING = (0.0, 0.6, 0.9)  # EMA weights `m` cycles through
+    view: ChartOptions
+
+    def redraw(self) -> None:
+        raise NotImplementedError
+
+    def set_view(self, **changes) -> None:
+        self.view = replace(self.view, **changes)
+        self.redraw()
+
+    def action_log_y(self) -> None:
+        self.set_view(log_y=not self.view.log_y)
+
+    def action_smooth(self) -> None:
+        i = self.SMOOTHING.index(self.view.smooth) if self.view.smooth in self.SMOOTHING else 0
+        self.set_view(smooth=self.SMOOTHING[(i + 1) % len(self.SMOOTHING)])
