@@ -97,10 +97,9 @@ class CompareScreen(ChartKeys, Screen):
         yield Static(f"[b]Compare[/b] {escape(', '.join(p.name for p in self.paths))}", id="compare-title")
         with TabbedContent(initial="valid", id="compare-tabs"):
             for tab, title in (("loss", "1 Loss"), ("valid", "2 Validation"), ("overlap", "3 Overlap")):
-                with TabPane(title, id=tab):
-                    with Horizontal(classes="charts"):
-                        for chart_id, _, chart_title in CHARTS[tab]:
-                            yield LineChart(chart_title, id=chart_id)
+                with TabPane(title, id=tab), Horizontal(classes="charts"):
+                    for chart_id, _, chart_title in CHARTS[tab]:
+                        yield LineChart(chart_title, id=chart_id)
             with TabPane("4 Results (test, mean over seeds)", id="side"):
                 yield ResultsTable(id="compare-results", zebra_stripes=True)
             with TabPane("5 Config diff", id="diff"):

@@ -63,9 +63,8 @@ class SweepScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static(f"[b]Sweep[/b] {escape(self.path.name)}", id="sweep-title")
         yield DataTable(id="sweep-progress", cursor_type="none", zebra_stripes=True)
-        with TabbedContent(id="sweep-panels"):
-            with TabPane("Sensitivity", id="sweep-waiting"):
-                yield Static("no finished trial yet: the panels appear as trials finish", id="sweep-empty")
+        with TabbedContent(id="sweep-panels"), TabPane("Sensitivity", id="sweep-waiting"):
+            yield Static("no finished trial yet: the panels appear as trials finish", id="sweep-empty")
         yield Footer()
 
     def on_mount(self) -> None:

@@ -9,8 +9,8 @@ a cursor whose exact (unsmoothed) values each chart shows in its bottom border.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Iterable, Sequence
 
 from rich.text import Text
 from textual.widgets import Static
