@@ -71,6 +71,7 @@ class RunsScreen(Screen):
         self.selected: set[str] = set()
         self.sort_by, self.reverse = "started", True  # newest first
         self.filter_text = ""
+        self._listed = False  # the first scan has been shown
 
     def compose(self) -> ComposeResult:
         yield Static(f"[b]Runs[/b] in {escape(str(self.runs_root.resolve()))}", id="runs-title")
@@ -95,9 +96,15 @@ class RunsScreen(Screen):
         self.post_message(RunsListed(list_runs(self.runs_root)))
 
     def on_runs_listed(self, message: RunsListed) -> None:
+        first = not self._listed
+        self._listed = True
         self.all_runs = message.runs
         self.show()
-        self.call_after_refresh(self.app.start_prewarm)  # after these rows are painted
+        if first:
+            # the table's first rows are painted at its headers' widths (cut names and statuses);
+            # filled again once they are in, the columns take their contents' widths
+            self.call_after_refresh(self.show)
+            self.call_after_refresh(self.app.start_prewarm)  # after these rows are painted
 
     def show(self) -> None:
         """The table from all_runs: filtered, sorted; the cursor stays on its run, or moves to
@@ -120,7 +127,6 @@ class RunsScreen(Screen):
                           escape(best), when(r.started), took(r.seconds), escape(r.preset),
                           escape(",".join(r.methods)), ",".join(map(str, r.seeds)), escape(r.settings),
                           escape(" ".join(r.tags)), key=r.name)
-        table.refresh(layout=True)  # the first rows widen their columns: lay them out again now
         names = [r.name for r in self.runs]
         if keep in names:
             table.move_cursor(row=names.index(keep))
