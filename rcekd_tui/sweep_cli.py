@@ -177,21 +177,29 @@ def fmt(v: Any) -> str:
 
 
 def print_best(opened) -> None:
+    from rich import box
+
     from rcekd_core.sweep.report import best
 
     plan = opened.plan
-    table = Table(title=f"best per method — seed-{plan.seed} validation {plan.metric} ({opened.sweep.root})")
-    for col in ("method", "trials", "pruned/failed/left", f"valid {plan.metric}", "trial", f"test {plan.metric}",
-                "settings"):
+    found = best(plan, opened.storage)
+    lost = any(b.progress.pruned or b.progress.failed or b.progress.left for b in found.values())
+    table = Table(title=f"best per method — seed-{plan.seed} validation {plan.metric} ({opened.sweep.root})",
+                  box=box.SIMPLE_HEAD)  # no side borders: the row fits 80 columns
+    columns = ["method", "trials", *(["pruned/failed/left"] if lost else []), f"valid {plan.metric}", "trial",
+               f"test {plan.metric}", "settings"]
+    for col in columns:
         # settings fold rather than end in "…": the chosen values are what the table is for
         table.add_column(col, justify="left" if col in ("method", "settings") else "right",
                          overflow="fold" if col == "settings" else "ellipsis")
-    for m, b in best(plan, opened.storage).items():
+    for m, b in found.items():
         p = b.progress
-        table.add_row(m, f"{p.spent}/{p.budget}", f"{p.pruned}/{p.failed}/{p.left}",
+        # the method is the row's: "kd.lam=0.01" reads "lam=0.01"
+        settings = ", ".join(f"{k.split('.', 1)[-1] if k.startswith(m + '.') else k}={fmt(v)}"
+                             for k, v in b.values.items()) or "—"
+        table.add_row(m, f"{p.spent}/{p.budget}", *([f"{p.pruned}/{p.failed}/{p.left}"] if lost else []),
                       "—" if b.value is None else f"{b.value:.4f}", "" if b.number is None else str(b.number),
-                      "" if b.test is None else f"{b.test:.4f}",
-                      ", ".join(f"{k}={fmt(v)}" for k, v in b.values.items()) or "—")
+                      "" if b.test is None else f"{b.test:.4f}", settings)
     console.print(table)
 
 
