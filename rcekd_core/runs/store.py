@@ -231,6 +231,10 @@ class RunDir:
         """results.csv as plain rows of strings (no pandas); [] when missing or unreadable."""
         return _read_rows(self.results)
 
+    def read_significance_rows(self) -> list[dict[str, str]]:
+        """significance.csv as plain rows of strings; [] when missing or unreadable."""
+        return _read_rows(self.significance)
+
     def read_result_values(self) -> list[dict[str, Any]]:
         """results.csv with numbers as numbers and empty cells as None: rows as the engine made
         them, so writing them back reproduces the file (a resumed run keeps them as they are)."""

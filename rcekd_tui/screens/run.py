@@ -98,7 +98,8 @@ class RunScreen(ChartKeys, Screen):
         self.app.last_run = self.run_dir  # the runs list puts its cursor here when it comes back
         self.query_one("#run-log", RichLog).border_title = "log"
         table = self.query_one(ResultsTable)
-        table.border_title = "test split, mean over seeds (val = validation)"
+        table.border_title = ("test split, mean±std over seeds; bold: best student; rcekd */**: paired t-test "
+                              "p < 0.05/0.01 vs the best other (val = validation)")
         table.show_results([])
         self.follow_events()
         self.set_interval(1.0, self.tick)  # status line / ETA / crash check; cheap
@@ -197,7 +198,10 @@ class RunScreen(ChartKeys, Screen):
         rows = self.state.results
         if not rows:  # an older run dir may lack result events but have its results file
             rows = self.run.read_result_rows()
-        self.query_one(ResultsTable).show_results(rows)
+        config = self.run.read_config()
+        lams = {m: sec["lam"] for m, sec in config.items()
+                if isinstance(sec, dict) and isinstance(sec.get("lam"), (int, float)) and m in config.get("methods", [])}
+        self.query_one(ResultsTable).show_results(rows, lams, self.run.read_significance_rows())
         if self.state.status != "running":
             self.query_one(TabbedContent).active = "results" if rows else "loss"
 

@@ -48,11 +48,35 @@ def _flags(rows: list[dict[str, Any]], method: str) -> str:
     return ", ".join(f"{k} {n}" for k, n in counts.items())
 
 
+TARGET = "rcekd"
+
+
+def _marks(test: Means, students: set[str], metrics: list[str], significance: list[dict[str, Any]]) -> dict[str, str]:
+    """metric → '*' / '**' where rcekd is ahead of the best other student and the run's paired
+    t-test against it gives p < 0.05 / 0.01."""
+    out = {}
+    mine = test.get(TARGET, {})
+    for m in metrics:
+        others = [(v[m], k) for k, v in test.items() if k in students and k != TARGET and v.get(m) is not None]
+        if not others or mine.get(m) is None:
+            continue
+        best, rival = max(others)
+        p = next((number(r.get("p_value")) for r in significance
+                  if r.get("versus") == rival and r.get("metric", "NDCG@10") == m and r.get("split", "test") == "test"),
+                 None)
+        if p is not None and mine[m] > best:
+            out[m] = "**" if p < 0.01 else "*" if p < 0.05 else ""
+    return out
+
+
 class ResultsTable(DataTable):
     """Rows: method (teacher first); columns: test metrics as mean ± std over seeds (the best
     student's in bold), then validation NDCG/Recall, and the fits that did not finish."""
 
-    def show_results(self, rows: list[dict[str, Any]]) -> None:
+    def show_results(self, rows: list[dict[str, Any]], lams: dict[str, float] | None = None,
+                     significance: list[dict[str, Any]] | None = None) -> None:
+        """`lams`: each method's λ (a column when given); `significance`: significance.csv's rows,
+        for rcekd's markers (* / **: p < 0.05 / 0.01 against the best other student, rcekd ahead)."""
         self.clear(columns=True)
         if not any("split" in r for r in rows):
             self.add_column("results")
@@ -64,16 +88,19 @@ class ResultsTable(DataTable):
         best = {m: max((v[m] for k, v in means["test"].items() if k in students and v[m] is not None),
                        default=None) for m in metrics if m != "overlap@10"}
         flagged = {m: _flags(rows, m) for m in means["test"]}
+        marks = _marks(means["test"], students, metrics, significance or [])
         # test metrics plainly named (the table says so); validation ones prefixed
-        self.add_columns("method", "seeds", *metrics, *[f"val {m}" for m in metrics[:2]],
+        self.add_columns("method", *(["λ"] if lams else []), "seeds", *metrics, *[f"val {m}" for m in metrics[:2]],
                          *(["not finished"] if any(flagged.values()) else []))
         for method in dict.fromkeys(str(r["method"]) for r in rows if r.get("method") not in (None, "")):
-            cells: list[Any] = [escape(method), str(_seeds(rows, method))]
+            lam = (lams or {}).get(method)
+            cells: list[Any] = [escape(method), *([("" if lam is None else f"{lam:g}")] if lams else []),
+                                str(_seeds(rows, method))]
             row = means["test"].get(method)
             for m in metrics:
                 mean = None if row is None else row[m]
                 sd = _spread(rows, method, "test", m)
-                text = _cell(mean) + ("" if sd is None else f"±{sd:.4f}")
+                text = _cell(mean) + ("" if sd is None else f"±{sd:.4f}") + (marks.get(m, "") if method == TARGET else "")
                 top = method in students and mean is not None and best.get(m) is not None \
                     and round(mean, 4) == round(best[m], 4)
                 cells.append(Text(text, style="bold") if top else text)

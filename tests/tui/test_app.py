@@ -454,3 +454,29 @@ async def test_the_results_tab_flags_fits_that_did_not_finish(write_run):
         assert header[-1] == "not finished"
         cells = {str(table.get_row_at(i)[0]): str(table.get_row_at(i)[-1]) for i in range(table.row_count)}
         assert cells["kd"] == "stopped 1" and cells["scratch"] == ""
+
+
+async def test_the_results_tab_shows_lambda_and_rcekds_significance_marks(write_run):
+    from textual.app import App
+
+    run = write_run(methods=("scratch", "kd", "rcekd"), seeds=(0, 1))
+    rows = run.read_result_rows()
+    sig = [{"method": "rcekd", "versus": "kd", "metric": "NDCG@10", "split": "test", "p_value": "0.004"},
+           {"method": "rcekd", "versus": "kd", "metric": "Recall@10", "split": "test", "p_value": "0.2"},
+           {"method": "rcekd", "versus": "scratch", "metric": "NDCG@10", "split": "test", "p_value": "0.03"}]
+
+    class One(App):
+        def compose(self):
+            yield ResultsTable()
+
+    app = One()
+    async with app.run_test(size=(160, 20)):
+        table = app.query_one(ResultsTable)
+        table.show_results(rows, {"kd": 0.01, "rcekd": 0.1}, sig)
+        header = [str(c.label) for c in table.columns.values()]
+        assert header[:3] == ["method", "λ", "seeds"]
+        cells = {str(table.get_row_at(i)[0]): [str(c) for c in table.get_row_at(i)] for i in range(table.row_count)}
+        assert cells["kd"][1] == "0.01" and cells["scratch"][1] == ""
+        assert cells["rcekd"][3].endswith("**")  # NDCG@10: ahead of kd, the best other, p 0.004
+        assert not cells["rcekd"][4].endswith("*")  # Recall@10: p 0.2
+        assert not cells["kd"][3].endswith("*")  # marks are rcekd's only
