@@ -63,3 +63,4 @@ class CompareLoaded(Message):
     per_run: dict[str, dict[str, dict[str, float | None]]]
     diff: dict[str, list[Any]]
     refs: dict[str, float | None] = field(default_factory=dict)  # chart id -> the teacher's value
+    unfinished: dict[str, dict[str, str]] = field(default_factory=dict)  # run -> method -> "stopped 1"

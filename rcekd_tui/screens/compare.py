@@ -24,7 +24,7 @@ from ..messages import CompareLoaded
 from ..runinfo import config_diff, fit_curves, mean_by_method, number, seed_bands
 from ..widgets.charts import ChartKeys, ChartOptions, Legend, LineChart, view_notes
 from ..widgets.palette import Style, styles_for
-from ..widgets.results import ResultsTable
+from ..widgets.results import ResultsTable, fits_not_finished
 from .export_job import start_export
 
 # (chart id, metrics.csv column, title)
@@ -115,15 +115,18 @@ class CompareScreen(ChartKeys, Screen):
         """Read every run's metrics, results and config off the UI thread."""
         curves = {cid: run_curves(self.paths, column) for charts in CHARTS.values() for cid, column, _ in charts}
         refs = {cid: teacher_valid(self.paths, metric) for cid, metric in TEACHER_REF.items()}
-        per_run = {p.name: mean_by_method(RunDir(p).read_result_rows()) for p in self.paths}
-        self.post_message(CompareLoaded(curves, per_run, config_diff(self.paths), refs))
+        rows = {p.name: RunDir(p).read_result_rows() for p in self.paths}
+        per_run = {name: mean_by_method(r) for name, r in rows.items()}
+        unfinished = {name: {m: flag for m in per_run[name] if (flag := fits_not_finished(r, m))}
+                      for name, r in rows.items()}
+        self.post_message(CompareLoaded(curves, per_run, config_diff(self.paths), refs, unfinished))
 
     def on_compare_loaded(self, msg: CompareLoaded) -> None:
         self.curves, self.refs = msg.lines, msg.refs
         main = [label for c in self.curves.values() for label, _, _ in c.lines if label not in c.bands]
         self.line_styles = styles_for(main)
         self.redraw()
-        self.query_one(ResultsTable).show_side_by_side(msg.per_run)
+        self.query_one(ResultsTable).show_side_by_side(msg.per_run, unfinished=msg.unfinished)
         diff = self.query_one("#compare-diff", DataTable)
         diff.add_column("key")
         for p in self.paths:

@@ -38,7 +38,7 @@ def _spread(rows: list[dict[str, Any]], method: str, split: str, metric: str) ->
     return (sum((x - mean) ** 2 for x in xs) / (len(xs) - 1)) ** 0.5
 
 
-def _flags(rows: list[dict[str, Any]], method: str) -> str:
+def fits_not_finished(rows: list[dict[str, Any]], method: str) -> str:
     """'stopped 1' / 'diverged 2': fits whose rows are not finished results (they train less, or failed)."""
     counts: dict[str, int] = {}
     for r in rows:
@@ -87,7 +87,7 @@ class ResultsTable(DataTable):
         students = {str(r["method"]) for r in rows if r.get("model") == "student"}
         best = {m: max((v[m] for k, v in means["test"].items() if k in students and v[m] is not None),
                        default=None) for m in metrics if m != "overlap@10"}
-        flagged = {m: _flags(rows, m) for m in means["test"]}
+        flagged = {m: fits_not_finished(rows, m) for m in means["test"]}
         marks = _marks(means["test"], students, metrics, significance or [])
         # test metrics plainly named (the table says so); validation ones prefixed
         self.add_columns("method", *(["λ"] if lams else []), "seeds", *metrics, *[f"val {m}" for m in metrics[:2]],
@@ -110,8 +110,10 @@ class ResultsTable(DataTable):
                 cells.append(Text(flagged.get(method, ""), style="yellow"))
             self.add_row(*cells)
 
-    def show_side_by_side(self, per_run: dict[str, Means], metric: str = "NDCG@10") -> None:
-        """Rows: method; columns: each run's mean test value of `metric` (plus Recall@10)."""
+    def show_side_by_side(self, per_run: dict[str, Means], metric: str = "NDCG@10",
+                          unfinished: dict[str, dict[str, str]] | None = None) -> None:
+        """Rows: method; columns: each run's mean test value of `metric` (plus Recall@10); a
+        method whose fits in a run did not all finish is marked † with what they are."""
         self.clear(columns=True)
         methods = list(dict.fromkeys(m for means in per_run.values() for m in means))
         self.add_column("method")
@@ -120,7 +122,9 @@ class ResultsTable(DataTable):
             self.add_column("Recall@10")
         for method in methods:
             cells = [escape(str(method))]
-            for means in per_run.values():
+            for run, means in per_run.items():
+                flag = (unfinished or {}).get(run, {}).get(method, "")
                 for m in (metric, "Recall@10"):
-                    cells.append(_cell(means.get(method, {}).get(m)))
+                    cell = _cell(means.get(method, {}).get(m))
+                    cells.append(Text(f"{cell}† {flag}", style="yellow") if flag and m == metric else cell)
             self.add_row(*cells)

@@ -480,3 +480,19 @@ async def test_the_results_tab_shows_lambda_and_rcekds_significance_marks(write_
         assert cells["rcekd"][3].endswith("**")  # NDCG@10: ahead of kd, the best other, p 0.004
         assert not cells["rcekd"][4].endswith("*")  # Recall@10: p 0.2
         assert not cells["kd"][3].endswith("*")  # marks are rcekd's only
+
+
+async def test_compare_marks_a_method_whose_fits_did_not_all_finish(write_run):
+    a = write_run("a", methods=("scratch",), epochs=2)
+    b = write_run("b", methods=("scratch",), epochs=2)
+    b.write_results([{**r, "status": "stopped" if r["model"] == "student" else "finished"}
+                     for r in b.read_result_rows()])
+    app = RcekdApp(runs_root=a.root.parent, prewarm=False)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = CompareScreen([a.root, b.root], a.root.parent)
+        await app.push_screen(screen)
+        side = screen.query_one(ResultsTable)
+        await wait_for(pilot, lambda: side.row_count > 0)
+        row = [str(c) for c in side.get_row_at([str(side.get_row_at(i)[0]) for i in range(side.row_count)]
+                                               .index("scratch"))]
+        assert "†" not in row[1] and row[3].endswith("† stopped 1")
