@@ -100,9 +100,9 @@ class CompareScreen(ChartKeys, Screen):
                 with TabPane(title, id=tab), Horizontal(classes="charts"):
                     for chart_id, _, chart_title in CHARTS[tab]:
                         yield LineChart(chart_title, id=chart_id)
-            with TabPane("4 Results (test, mean over seeds)", id="side"):
+            with TabPane("4 Results", id="side"):
                 yield ResultsTable(id="compare-results", zebra_stripes=True)
-            with TabPane("5 Config diff", id="diff"):
+            with TabPane("5 Config", id="diff"):
                 yield DataTable(id="compare-diff", zebra_stripes=True)
         yield Legend("", id="compare-legend")
         yield Footer()

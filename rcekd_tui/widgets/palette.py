@@ -14,7 +14,7 @@ from dataclasses import dataclass
 # plotext colour names; rich names for the legend drawn beside the plot
 COLORS = {
     "teacher": "gray", "popularity": "gray", "rcekd": "red+", "kd": "blue+", "scratch": "white",
-    "rrd": "cyan", "dcd": "green", "cd": "yellow", "unkd": "magenta", "hetcomp": "orange", "de": "green+",
+    "rrd": "cyan", "dcd": "green", "cd": "yellow", "unkd": "magenta", "hetcomp": "orange", "de": 213,
 }
 SPARE_COLORS = ("cyan+", "magenta+", "yellow+", "blue", "red", "white")
 MARKERS = {
@@ -24,13 +24,14 @@ MARKERS = {
 SPARE_MARKERS = ("&", "=", "~", "$", "^", "?")
 RICH = {"gray": "grey62", "red+": "bright_red", "blue+": "bright_blue", "white": "white", "cyan": "cyan",
         "green": "green", "yellow": "yellow", "magenta": "magenta", "orange": "dark_orange", "green+": "bright_green",
+        213: "color(213)",
         "cyan+": "bright_cyan", "magenta+": "bright_magenta", "yellow+": "bright_yellow", "blue": "blue",
         "red": "red"}
 
 
 @dataclass(frozen=True)
 class Style:
-    color: str  # plotext name
+    color: str | int  # plotext name, or a 256-colour number
     marker: str  # plotext marker: "braille", or one character (NO_COLOR)
     glyph: str  # what the legend shows before the name
 
