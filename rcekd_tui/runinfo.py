@@ -190,10 +190,12 @@ def list_runs(root: Path) -> list[RunSummary]:
     return sorted(runs, key=lambda r: r.mtime, reverse=True)
 
 
-def fit_curves(path: Path, column: str, teacher: bool = False) -> dict[tuple[str, str], tuple[list[int], list[float | None]]]:
-    """(method, seed) → (epochs, `column` of metrics.csv) of each student fit (and the teacher's)."""
+def fit_curves(path: Path, column: str, teacher: bool = False,
+               rows: list[dict[str, str]] | None = None) -> dict[tuple[str, str], tuple[list[int], list[float | None]]]:
+    """(method, seed) → (epochs, `column` of metrics.csv) of each student fit (and the teacher's);
+    `rows`: metrics.csv already read (several columns from one read)."""
     fits: dict[tuple[str, str], tuple[list[int], list[float | None]]] = {}
-    for r in RunDir(path).read_metric_rows():
+    for r in RunDir(path).read_metric_rows() if rows is None else rows:
         epoch = number(r.get("epoch"))
         model = r.get("model")
         if not (model == "student" or (teacher and model == "teacher")) or epoch is None \

@@ -20,7 +20,7 @@ from rcekd_core.runs.status import is_run_dir, run_status
 from rcekd_core.runs.store import RunDir
 from rcekd_core.sweep.sweepdir import SweepDir
 
-from .sweepinfo import _valid_score
+from .sweepinfo import valid_score
 from .widgets.palette import style_of
 
 
@@ -119,7 +119,7 @@ def rows_from_trials(path: Path) -> tuple[str, set[str], list[dict[str, Any]]]:
         run = RunDir(trial)
         if run_status(run) != "finished":
             continue
-        score = _valid_score(run, metric)
+        score = valid_score(run, metric)
         try:
             config = yaml.safe_load(run.config.read_text(encoding="utf-8")) or {}
         except (OSError, UnicodeDecodeError, yaml.YAMLError):

@@ -70,7 +70,7 @@ def sweep_progress(path: Path) -> SweepProgress | None:
         if status not in ("finished", "stopped", "failed"):  # interrupted: its worker died, it runs again
             continue
         progress.done_by[method] = progress.done_by.get(method, 0) + 1
-        score = _valid_score(RunDir(trial), metric) if status == "finished" else None
+        score = valid_score(RunDir(trial), metric) if status == "finished" else None
         if score is not None:
             progress.best[method] = max(score, progress.best.get(method, -math.inf))
     # a retried trial leaves its dead run behind: never more than the budget
@@ -80,7 +80,7 @@ def sweep_progress(path: Path) -> SweepProgress | None:
     return progress
 
 
-def _valid_score(run: RunDir, metric: str) -> float | None:
+def valid_score(run: RunDir, metric: str) -> float | None:
     for row in run.read_result_rows():
         if row.get("model") == "student" and row.get("split") == "valid" and row.get("status") in (None, "", "finished"):
             try:

@@ -50,10 +50,10 @@ def _short(value) -> str:
     return text if len(text) <= 30 else text[:29] + "…"
 
 
-def run_curves(paths: list[Path], column: str) -> Curves:
+def run_curves(paths: list[Path], column: str, metrics: dict[Path, list[dict[str, str]]]) -> Curves:
     lines, bands = [], {}
     for p in paths:
-        for band in seed_bands(fit_curves(p, column)):
+        for band in seed_bands(fit_curves(p, column, rows=metrics[p])):
             label = f"{p.name}:{band.method}"
             lines.append((label, band.epochs, band.mean))
             if band.seeds > 1:
@@ -113,7 +113,8 @@ class CompareScreen(ChartKeys, Screen):
     @work(thread=True, exclusive=True, group="compare")
     def load(self) -> None:
         """Read every run's metrics, results and config off the UI thread."""
-        curves = {cid: run_curves(self.paths, column) for charts in CHARTS.values() for cid, column, _ in charts}
+        metrics = {p: RunDir(p).read_metric_rows() for p in self.paths}  # once per run, for every chart
+        curves = {cid: run_curves(self.paths, column, metrics) for charts in CHARTS.values() for cid, column, _ in charts}
         refs = {cid: teacher_valid(self.paths, metric) for cid, metric in TEACHER_REF.items()}
         rows = {p.name: RunDir(p).read_result_rows() for p in self.paths}
         per_run = {name: mean_by_method(r) for name, r in rows.items()}

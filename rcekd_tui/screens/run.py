@@ -73,6 +73,7 @@ class RunScreen(ChartKeys, Screen):
         self._polled_to = 0
         self._applied_to = 0  # how far the applied batches reach
         self.view = ChartOptions()  # log y, smoothing, x axis, cursor: for every chart at once
+        self._lams: dict[str, float] | None = None  # each method's λ, for the results tab
 
     def compose(self) -> ComposeResult:
         yield Static(f"[b]{escape(self.run_dir.name)}[/b] · {escape(str(self.run_dir))}", id="run-title")
@@ -198,10 +199,11 @@ class RunScreen(ChartKeys, Screen):
         rows = self.state.results
         if not rows:  # an older run dir may lack result events but have its results file
             rows = self.run.read_result_rows()
-        config = self.run.read_config()
-        lams = {m: sec["lam"] for m, sec in config.items()
-                if isinstance(sec, dict) and isinstance(sec.get("lam"), (int, float)) and m in config.get("methods", [])}
-        self.query_one(ResultsTable).show_results(rows, lams, self.run.read_significance_rows())
+        if self._lams is None:  # the config does not change during a run: read it once
+            config = self.run.read_config()
+            self._lams = {m: sec["lam"] for m, sec in config.items() if isinstance(sec, dict)
+                          and isinstance(sec.get("lam"), (int, float)) and m in config.get("methods", [])}
+        self.query_one(ResultsTable).show_results(rows, self._lams, self.run.read_significance_rows())
         if self.state.status != "running":
             self.query_one(TabbedContent).active = "results" if rows else "loss"
 
