@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 import torch
 
+from . import distributed
 from .atomic import remove_temp_files
 from .config import ExperimentConfig, check_sizes
 from .data.loader import load_interactions
@@ -53,9 +54,28 @@ Sink = Callable[[Event], None]
 FINAL = ("finished", "diverged")  # fits a resumed run keeps; stopped ones continue
 
 
+class Quiet:
+    """The event writer and run lock of a torchrun rank > 0: it writes nothing (rank 0 writes the run)."""
+
+    def emit(self, event: Event) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def kd_positions(cfg: ExperimentConfig) -> str:
     """Where students are distilled: `last`, `all`, or `user` (general models: one state per user)."""
     return resolve_mode(cfg.kd_positions, is_general(cfg.student.arch))
+
+
+def train_windows(cfg: ExperimentConfig, role: str) -> str:
+    """The training windows of a result row's model: `last`, `sliding/<stride>`; '' where none
+    (general models train on every training item of each user; the popularity reference)."""
+    arch, train = getattr(cfg, role, None), getattr(cfg, f"{role}_train", None)
+    if arch is None or train is None or is_general(arch.arch):
+        return ""
+    return "last" if train.windows == "last" else f"sliding/{train.stride or arch.max_len}"
 
 
 def trajectory_periods(cfg: ExperimentConfig) -> set[int]:
@@ -72,7 +92,8 @@ def trajectory_periods(cfg: ExperimentConfig) -> set[int]:
 def kd_setup(cfg: ExperimentConfig, view: TeacherView | None, contexts: KDContexts, device: torch.device,
              seed: int) -> KDSetup:
     """What a distiller of this run gets besides its own settings."""
-    return KDSetup(view, contexts, device, seed, cfg.eval.chunk, cfg.student_train.epochs, cfg.student.dim)
+    return KDSetup(view, contexts, device, seed, cfg.eval.chunk, cfg.student_train.epochs, cfg.student.dim,
+                   budget=cfg.eval.memory_bytes)
 
 
 @dataclass
@@ -110,17 +131,20 @@ class Experiment:
                  retrain: bool = True, workers: int = 1, fits: list[tuple[str, int]] | None = None):
         self.p = prep
         self.cfg = prep.cfg
-        self.run = RunDir(run_dir).create()
-        self._lock = self.run.lock()
-        if not resume and self.run.holds_results():  # another process started here since check_new
+        self.group = distributed.current()
+        self.main = self.group.is_main  # torchrun: rank 0 alone writes the run; the others compute with it
+        self.run = RunDir(run_dir).create() if self.main else RunDir(run_dir)
+        self._lock = self.run.lock() if self.main else Quiet()
+        if self.main and not resume and self.run.holds_results():  # another process started here since check_new
             self._lock.close()
             raise ConfigError(f"'{self.run.root}' already holds a run; pass a new --run-dir")
-        self.run.clear_stop()
+        if self.main:
+            self.run.clear_stop()
         self.resuming = resume
         if resume:
             for folder in (self.run.root, self.run.checkpoints, self.run.trajectory):
                 remove_temp_files(folder)  # what a killed writer left
-        self.events = EventWriter(self.run.events)
+        self.events = EventWriter(self.run.events) if self.main else Quiet()
         self.display = display
         self.metrics = MetricsCsv(self.run.metrics)
         # a resumed run keeps finished (and diverged) fits; stopped ones continue
@@ -146,6 +170,8 @@ class Experiment:
         self.fits = None if fits is None else [tuple(f) for f in fits]
 
     def emit(self, event: Event) -> None:
+        if not self.main:  # torchrun rank > 0: a null sink
+            return
         self.events.emit(event)
         if isinstance(event, Epoch):
             self.metrics.append(event.row())
@@ -153,7 +179,8 @@ class Experiment:
 
     def add_results(self, rows: list[dict[str, Any]]) -> None:
         self.rows = self.in_run_order(self.rows + rows)
-        self.run.write_results(self.rows)
+        if self.main:
+            self.run.write_results(self.rows)
         self.emit(Result(rows=rows))
 
     def in_run_order(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -170,7 +197,8 @@ class Experiment:
         return sorted(rows, key=place)  # stable: a fit's splits keep their order
 
     def should_stop(self) -> bool:
-        if not self.stop_requested and self.run.stop_requested():
+        asked = not self.stop_requested and self.main and self.run.stop_requested()
+        if self.group.main_flag(asked):  # torchrun: rank 0's STOP, so every rank stops at the same batch
             self.stop_requested = True
             self.emit(StopRequested())
         return self.stop_requested
@@ -199,7 +227,11 @@ class Experiment:
                 "data_fingerprint": self.p.fingerprint, "workers": self.workers,
                 "data_file": str(Path(cfg.data.file).expanduser().resolve()) if cfg.data.file else None,
             }
-            self.run.write_config(resolved)
+            if self.group.world > 1:
+                resolved["runtime"]["torchrun"] = {"world_size": self.group.world,
+                                                  "backend": "nccl" if self.group.device.type == "cuda" else "gloo"}
+            if self.main:
+                self.run.write_config(resolved)
             self.emit(RunStart(name=cfg.name, device=str(self.p.device), dataset=self.p.stats,
                                methods=[] if teacher_only else list(cfg.methods), seeds=list(cfg.seeds),
                                teacher_cached=cache.exists()))
@@ -240,12 +272,15 @@ class Experiment:
         """summary.csv and significance.csv beside results.csv, from the file as written."""
         from .report import tables
 
-        if self.rows:
+        if self.rows and self.main:
             self.run.write_summary(*tables(self.run.read_results(), self.cfg.eval.report_diverged))
 
     def fit(self, job: FitJob) -> FitResult:
         """fit() with the run's resume file, and metrics.csv repaired when it continues."""
         label = vars(job.label)
+        if not self.main:  # torchrun rank > 0: no checkpoint, trajectory or resume file
+            job.checkpoint = job.on_epoch = None
+            return fit(job, self.emit, self.should_stop)
         job.resume_file = self.run.resume_file(**label)
         job.on_resume = lambda ev: drop_epochs_after(self.run.metrics, label, ev.epoch, ev.row())
         return fit(job, self.emit, self.should_stop)
@@ -253,7 +288,7 @@ class Experiment:
     def finish_fit(self, label: FitLabel, status: str) -> None:
         """Its results are written: the state to resume from is no longer needed, unless the fit
         was stopped early (a resumed run continues it from that state)."""
-        if status != "stopped":
+        if status != "stopped" and self.main:
             self.run.resume_file(**vars(label)).unlink(missing_ok=True)
 
     def teacher_phase(self):
@@ -270,9 +305,13 @@ class Experiment:
         # a teacher fit under way in this run continues (even if it reached the cache before a
         # kill): its rows must read as trained here, as an uninterrupted run's do
         under_way = self.run.resume_file(**vars(label)).is_file()
-        meta = None if under_way else self.load_cached(teacher)
+        meta = None if under_way or not self.main else self.load_cached(teacher)
+        if self.group.world > 1:  # torchrun: rank 0's cache entry, its meta and weights, on every rank
+            meta = self.group.broadcast_object(meta)
+            if meta is not None:
+                self.group.broadcast_tensors(list(teacher.state_dict().values()))
         cached = meta is not None
-        if cached:  # the run keeps its own copy: a resume must not depend on the shared cache
+        if cached and self.main:  # the run keeps its own copy: a resume must not depend on the shared cache
             save_checkpoint(self.run.checkpoint("teacher"), teacher.state_dict(), {**vars(label), **meta})
         self.emit(Phase(phase="teacher", cached=cached, key=self.cache.key))
         status = "finished"
@@ -297,7 +336,7 @@ class Experiment:
     def train_teacher(self, teacher, label: FitLabel) -> tuple[dict[str, Any], bool]:
         """Fit the teacher, saving its trajectory in the run, then publish it to the cache."""
         cfg, run = self.cfg, self.run
-        if not run.resume_file(**vars(label)).is_file():
+        if self.main and not run.resume_file(**vars(label)).is_file():
             shutil.rmtree(run.trajectory, ignore_errors=True)
         periods = trajectory_periods(cfg)
 
@@ -312,7 +351,7 @@ class Experiment:
         except Diverged as e:  # without a teacher there is nothing to distil
             raise Diverged(f"the teacher diverged: {e}; lower teacher_train.lr", e.epoch, e.best_epoch) from None
         meta = {"best_epoch": res.best_epoch, "epochs": res.epochs_run}
-        if not res.stopped:  # a stopped teacher is not the configured one: never cache it
+        if not res.stopped and self.main:  # a stopped teacher is not the configured one: never cache it
             try:
                 self.cache.store(run.checkpoint("teacher"), {**meta, "config": asdict(cfg.teacher)},
                                  trajectory_files(run.trajectory))
@@ -320,6 +359,7 @@ class Experiment:
                 self.emit(RunWarning(method="teacher", message=(
                     f"cannot write the teacher cache under {self.cache.root} ({e.strerror or e}); the next "
                     "run trains the teacher again")))
+        self.group.barrier()  # torchrun: the cache entry is complete before another rank reads it
         return meta, res.stopped
 
     def load_cached(self, teacher) -> dict[str, Any] | None:
@@ -361,7 +401,7 @@ class Experiment:
             model = build_model(cfg.teacher, data.n_items, data).to(device)
             state, _ = load_checkpoint(files[epoch], map_location=device)
             model.load_state_dict(state)
-            return TeacherView(model, contexts, cfg.eval.chunk, device)
+            return TeacherView(model, contexts, cfg.eval.chunk, device, budget=cfg.eval.memory_bytes)
 
         return Trajectory(sorted(files), self.teacher_meta.get("best_epoch"), str(where), view)
 
@@ -381,7 +421,7 @@ class Experiment:
         view = None
         if any(METHODS[m].distiller.uses_teacher for m, _ in todo):
             t0 = time.perf_counter()
-            view = TeacherView(teacher, contexts, cfg.eval.chunk, device)
+            view = TeacherView(teacher, contexts, cfg.eval.chunk, device, budget=cfg.eval.memory_bytes)
             self.emit(Phase(phase="teacher_view", contexts=contexts.n, seconds=time.perf_counter() - t0))
         for method, seed in todo:
             if self.should_stop():
@@ -435,7 +475,7 @@ class Experiment:
             out = None
             if meta.get("status") != "diverged" or meta.get("best_epoch"):
                 out = evaluate(model, data, split, cfg.eval.ks, cfg.eval.chunk, cfg.eval.mask_history,
-                               topk=cfg.eval.overlap_k, device=self.p.device)
+                               topk=cfg.eval.overlap_k, device=self.p.device, budget=cfg.eval.memory_bytes)
             k = cfg.eval.overlap_k
             metrics = out.metrics if out is not None else dict.fromkeys(metric_names(cfg.eval.ks))
             overlap = None if out is None else 1.0 if reference is None else topk_overlap(out.topk, reference[split].topk)
@@ -446,6 +486,7 @@ class Experiment:
                 "arch": arch.arch if arch else role, "dim": arch.dim if arch else "",
                 "loss": arch.loss if arch else "", "kd_positions": kd_positions(cfg) if role == "student" else "",
                 "protocol": cfg.data.protocol, "masking": MASKING_RULE if cfg.eval.mask_history else "none",
+                "train_windows": train_windows(cfg, role),
                 "teacher_cached": cached if role == "teacher" else "", "status": meta.get("status", "finished"),
                 "_out": out,
             })
@@ -463,10 +504,30 @@ def run_experiment(cfg: ExperimentConfig, run_dir: Path, display: Sink = lambda 
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"--workers must be at least 1 (processes for the student fits); got {workers}")
+    group = join_torchrun(cfg, workers)
     prep = prepare(cfg, say)
-    RunDir(run_dir).check_new()
+    run_dir = Path(group.broadcast_object(str(run_dir)))  # rank 0's (a default name holds the time)
+    problem = None
+    if group.is_main:
+        try:
+            RunDir(run_dir).check_new()
+        except ConfigError as e:
+            problem = str(e)
+    problem = group.broadcast_object(problem)  # every rank stops on rank 0's answer
+    if problem is not None:
+        raise ConfigError(problem)
     say(f"run directory: {run_dir}")
     return Experiment(prep, run_dir, display, retrain=retrain, workers=workers).run_all(teacher_only=teacher_only)
+
+
+def join_torchrun(cfg: ExperimentConfig, workers: int = 1) -> distributed.Group:
+    """Under torchrun, join its process group (distributed.py); else the one-process group."""
+    if distributed.launched()[1] == 1:
+        return distributed.current()
+    if workers > 1:
+        raise ConfigError("--workers N does not combine with torchrun (the ranks already share every fit); "
+                          "drop --workers")
+    return distributed.setup(resolve_device(cfg.device))
 
 
 def run_config(run: RunDir) -> tuple[ExperimentConfig, dict[str, Any]]:
@@ -493,6 +554,9 @@ def resume_experiment(run_dir: Path, display: Sink = lambda e: None,
     """`rcekd distill --resume D`: continue the run in D with the config (and workers) it was started with."""
     from .runs.status import last_end
 
+    if distributed.launched()[1] > 1:
+        raise ConfigError("--resume under torchrun is not supported yet; resume the run in one process: "
+                          f"rcekd distill --resume {run_dir}")
     run = RunDir(run_dir)
     if not run.root.is_dir() or not run.config.is_file():
         raise ConfigError(f"'{run.root}' holds no run to resume (no {run.config.name}); pass a run directory")

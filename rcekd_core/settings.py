@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .errors import ConfigError
+from .memory import MB
 
 SEED_MAX = 2**31 - 1  # the largest seed every generator here accepts
 BIG = 10**7  # upper bound of counts (users, items, epochs, ...): beyond it a typo, not an experiment
@@ -140,22 +141,36 @@ class ModelConfig:
 @dataclass
 class TrainConfig:
     epochs: int = setting(100, "maximum epochs", ge=0, le=BIG)
-    batch_size: int = setting(128, "users per batch", gt=0, le=BIG)
+    batch_size: int = setting(128, "sequences (users, or windows under sliding) per batch", gt=0, le=BIG)
     lr: float = setting(1e-3, "Adam learning rate", gt=0)
     weight_decay: float = setting(0.0, "Adam weight decay", ge=0)
     patience: int = setting(10, "epochs without a better validation score before stopping", gt=0, le=BIG)
     eval_every: int = setting(1, "epochs between validations", gt=0, le=BIG)
+    windows: Literal["last", "sliding"] = setting(
+        "last", "sequential models: last: the last max_len training items of each user (default); sliding: "
+                "also windows ending max_len, max_len + stride, ... items before it, so every training "
+                "target trains once per epoch (KD stays on each user's last window); general models ignore it")
+    stride: int = setting(0, "items between window ends under sliding; 0: max_len (disjoint windows); below "
+                             "max_len: overlapping windows, more context per target; above: targets skipped",
+                          ge=0, le=BIG)
 
 
 @dataclass
 class EvalConfig:
     ks: list[int] = setting([10, 20], "metric cut-offs", gt=0, le=BIG, distinct=True)
-    chunk: int = setting(1024, "contexts scored at once: memory O(chunk x items)", gt=0, le=BIG)
+    chunk: int = setting(1024, "contexts scored at once, at most (eval.memory_mb may allow fewer)", gt=0, le=BIG)
+    memory_mb: int = setting(256, "memory budget of every full-catalogue pass (evaluation, teacher view, refresh, "
+                                  "popularity), MB", gt=0, le=BIG)
     mask_history: bool = setting(True, "items in the context are set to -inf before ranking")
     overlap_k: int = setting(10, "teacher–student top-k overlap cut-off", gt=0, items=True)
     select: str = setting("NDCG@10", "validation metric for early stopping and the best epoch")
     report_diverged: bool = setting(False, "summary and significance include diverged fits (at their best "
                                            "epoch before diverging); off: they are only in results.csv")
+
+    @property
+    def memory_bytes(self) -> int:
+        """memory_mb in bytes: the budget every full-catalogue pass gets (rcekd_core.memory)."""
+        return int(self.memory_mb * MB)
 
 
 @dataclass

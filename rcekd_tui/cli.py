@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -27,7 +28,15 @@ app.add_typer(data_app, name="data")
 app.add_typer(presets_app, name="presets")
 app.add_typer(runs_app, name="runs")
 
-console = Console()
+
+
+def torchrun_rank() -> int:
+    """This process's rank under torchrun (0 without it); read from the environment, no torch import."""
+    return int(os.environ.get("RANK", "0") or 0) if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 else 0
+
+
+QUIET = torchrun_rank() > 0  # torchrun rank > 0 prints nothing: rank 0 speaks for the run
+console = Console(quiet=QUIET)
 DEFAULT_RUNS = Path("runs")
 
 DEFAULT_PRESET = "demo"
@@ -66,7 +75,7 @@ def main_options(
 
 def fail(message: str) -> None:
     """One line naming the problem and the fix, exit code 2, no traceback."""
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    Console(stderr=True, quiet=QUIET).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -103,6 +112,8 @@ def execute(cfg, run_dir: str | None, teacher_only: bool, retrain: bool = True,
     from .progress import ConsoleDisplay
 
     display = ConsoleDisplay(console)
+    if QUIET:  # torchrun rank > 0: its run events never reach the display; its progress lines neither
+        display.say = lambda text: None
     target = default_run_dir(run_dir, cfg.name)
     stop_on_signals()
     rows = run_experiment(cfg, target, display, teacher_only=teacher_only, say=display.say, retrain=retrain,
@@ -135,16 +146,17 @@ def guarded(fn):
         try:
             return fn(*args, **kwargs)
         except (Diverged, WorkerFailed) as e:  # a teacher that diverged, a worker that failed: a failed run
-            Console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+            Console(stderr=True, quiet=QUIET).print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
             raise typer.Exit(1)
         except RcekdError as e:
             fail(str(e))
         except Interrupted as e:
-            Console(stderr=True).print(f"stopped by signal {e.signum}: the run directory records the run as "
-                                       "stopped; `rcekd distill --resume DIR` continues it")
+            Console(stderr=True, quiet=QUIET).print(
+                f"stopped by signal {e.signum}: the run directory records the run as "
+                "stopped; `rcekd distill --resume DIR` continues it")
             raise typer.Exit(128 + e.signum)
         except KeyboardInterrupt:
-            Console(stderr=True).print("interrupted: the run directory records the run as stopped; "
+            Console(stderr=True, quiet=QUIET).print("interrupted: the run directory records the run as stopped; "
                                        "`rcekd distill --resume DIR` continues it")
             raise typer.Exit(130)
         except OSError as e:  # disk full, permission denied, read-only folder, ...
@@ -251,10 +263,10 @@ def report_unfinished(rows: list[dict[str, Any]], run_dir: Path) -> None:
                       f"`rcekd distill --resume {run_dir}` finishes them", highlight=False)
     diverged = fits("diverged")
     if diverged:
-        Console(stderr=True).print(f"[bold red]error:[/] {len(diverged)} fit(s) diverged: {', '.join(diverged)}; "
-                                   f"their rows say status=diverged and they are left out of {store.SUMMARY} "
-                                   "(lower the learning rate or raise the KD temperature)", highlight=False,
-                                   soft_wrap=True)
+        Console(stderr=True, quiet=QUIET).print(
+            f"[bold red]error:[/] {len(diverged)} fit(s) diverged: {', '.join(diverged)}; "
+            f"their rows say status=diverged and they are left out of {store.SUMMARY} "
+            "(lower the learning rate or raise the KD temperature)", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
 
 

@@ -7,6 +7,16 @@ the last 10 % test (each split ≥ 1 item: round half up, at least one).
 Every split is a contiguous run of the sequence, so one rule serves both: the context of a
 split is everything before it (validation: the training items; test: training + validation).
 Windows are the last `max_len` items, left-padded with 0, gathered by index arithmetic.
+
+Training windows (`train_windows`, `train_batch_at`; TrainConfig.windows = sliding): besides
+each user's last window (`train_batch`'s), windows ending max_len, max_len + stride, ...
+items before it, while they end at position ≥ 1, so every training target (a training item
+with at least one item before it) trains exactly once per epoch: the last window trains its
+own targets as `train_batch` does; an earlier window (end e) trains the targets at positions
+e - stride + 1 .. e (its last `stride` states, whose next item is a training item; all of its
+states when stride ≥ max_len). stride = max_len: disjoint windows; below it, earlier windows
+overlap and each of their targets has ≥ max_len - stride + 1 items of context (1: every
+target before the last window with a full window, as RecBole); above it, targets are skipped.
 """
 
 from __future__ import annotations
@@ -46,6 +56,7 @@ class SequenceData:
 
     def __post_init__(self) -> None:
         self.n_valid, self.n_test = split_sizes(self.lengths, self.protocol)
+        self._windows: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
 
     @classmethod
     def from_interactions(cls, inter: Interactions, protocol: str = "loo") -> "SequenceData":
@@ -101,6 +112,44 @@ class SequenceData:
         targets = torch.zeros_like(inputs)
         targets[:, :-1] = inputs[:, 1:]
         targets[inputs == 0] = 0
+        return inputs, targets
+
+    def train_windows(self, max_len: int, stride: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """(users [W], ends [W]) of every training window (module doc), built once per (max_len, stride).
+
+        Per user in order: its last window (end = its training length, the window of
+        `train_batch`), then ends T - max_len, T - max_len - stride, ... while ≥ 1. stride 0: max_len.
+        """
+        step = stride or max_len
+        key = (max_len, step)
+        if key not in self._windows:
+            t = self.train_lengths
+            earlier = torch.where(t > max_len, torch.div(t - max_len - 1, step, rounding_mode="floor") + 1,
+                                  torch.zeros_like(t))
+            counts = earlier + 1
+            users = torch.repeat_interleave(torch.arange(self.n_users), counts)
+            k = torch.arange(int(counts.sum())) - (torch.cumsum(counts, 0) - counts)[users]
+            tu = t[users]
+            ends = torch.where(k == 0, tu, tu - max_len - (k - 1) * step)
+            self._windows[key] = (users, ends)
+        return self._windows[key]
+
+    def train_batch_at(self, users: torch.Tensor, ends: torch.Tensor, max_len: int,
+                       stride: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """A batch of training windows (rows of `train_windows`): inputs = the `max_len` items
+        before `ends`; targets = the next item where that window trains it (module doc), else 0.
+
+        A row whose end is the user's training length is exactly `train_batch`'s row.
+        """
+        step = stride or max_len
+        t = self.train_lengths[users]
+        seq = self.window(users, ends + 1, max_len + 1)  # one more item: the last state's next
+        inputs, targets = seq[:, :-1], seq[:, 1:].clone()
+        col = torch.arange(max_len)
+        pos = (ends - max_len + 1).unsqueeze(1) + col  # each target's position in the sequence
+        first = (ends != t).long() * max(0, max_len - step)  # earlier windows: their last `stride` states
+        keep = (inputs > 0) & (pos < t.unsqueeze(1)) & (col >= first.unsqueeze(1))
+        targets[~keep] = 0
         return inputs, targets
 
     def contexts(self, split: str, users: torch.Tensor, max_len: int) -> torch.Tensor:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from ..data.sequences import SequenceData
+from ..memory import DEFAULT_BUDGET
 from ..models.base import SequentialRecommender
 from .ranking import evaluate
 
@@ -43,6 +44,8 @@ class Popularity(SequentialRecommender):
 
 def evaluate_popularity(
     data: SequenceData, split: str, ks: list[int], mask_history: bool = True, chunk: int = 1024,
+    budget: int = DEFAULT_BUDGET,
 ) -> dict[str, float]:
+    """Popularity's metrics; its float64 score rows count 8 bytes per item in the budget."""
     model = Popularity(data)
-    return evaluate(model, data, split, ks, chunk, mask_history, device=torch.device("cpu")).metrics
+    return evaluate(model, data, split, ks, chunk, mask_history, device=torch.device("cpu"), budget=budget).metrics

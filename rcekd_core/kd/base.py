@@ -13,7 +13,10 @@ from typing import Any, ClassVar
 
 import torch
 
+from ..distributed import shard_contexts
+from ..memory import BOOL, DEFAULT_BUDGET, FLOAT, rows_within
 from ..settings import MethodSettings
+from ..topk import SELECT_BYTES, top_k
 from .contexts import KDContexts, context_states
 from .teacher_view import TeacherView
 
@@ -41,6 +44,7 @@ class KDSetup:
     student_dim: int
     trajectory: Trajectory | None = None  # set when the method's `needs_trajectory` is true
     warnings: list[str] = field(default_factory=list)  # the method's notes, emitted as warning events
+    budget: int = DEFAULT_BUDGET  # bytes a full-catalogue pass may hold at once (eval.memory_mb)
 
 
 class Distiller:
@@ -59,6 +63,7 @@ class Distiller:
         self.contexts = setup.contexts
         self.device = setup.device
         self.chunk = setup.chunk
+        self.budget = setup.budget
         self.gen = torch.Generator(device=setup.device).manual_seed(setup.seed)
 
     @classmethod
@@ -124,36 +129,45 @@ class SharedScores:
         return getattr(self._model, name)
 
 
-def score_chunk(chunk: int, n_items: int) -> int:
-    """Contexts per chunk when scoring every item: at least `chunk`, else ~16 MB of scores."""
-    return max(chunk, (1 << 22) // (n_items + 1))
+def score_chunk(chunk: int, n_items: int, budget: int = DEFAULT_BUDGET) -> int:
+    """Contexts per chunk of a pass that holds one float32 score row per context and selects
+    its top-m (top_k's temporary): as many as `budget` holds, at most `chunk`."""
+    return rows_within(budget, (FLOAT + SELECT_BYTES) * (n_items + 1), cap=chunk)
 
 
 @torch.no_grad()
-def student_top(student, contexts: KDContexts, m: int, chunk: int, device: torch.device) -> torch.Tensor:
+def student_top(student, contexts: KDContexts, m: int, chunk: int, device: torch.device,
+                budget: int = DEFAULT_BUDGET) -> torch.Tensor:
     """The student's top-m items at every context, in rank order, chunked over contexts."""
     out = []
-    for _, states in context_states(student, contexts, score_chunk(chunk, student.n_items), device):
-        out.append(student.score_all(states).topk(m, dim=1).indices)
+    contexts = (shard := shard_contexts(contexts)).contexts  # torchrun: this rank's share (distributed.py)
+    for _, states in context_states(student, contexts, score_chunk(chunk, student.n_items, budget), device):
+        out.append(top_k(student.score_all(states), m, inplace=True).indices)
+    out = shard.gather(out)  # every rank's share, at its contexts
     return torch.cat(out)
 
 
-def rowwise_isin(values: torch.Tensor, sets: torch.Tensor) -> torch.Tensor:
+def rowwise_isin(values: torch.Tensor, sets: torch.Tensor, budget: int = DEFAULT_BUDGET) -> torch.Tensor:
     """[N, a] item ids, [N, b] item ids -> [N, a] bool: values[n, i] in sets[n].
 
     A per-row bitmap over the item ids (scatter the set, gather the values), in row chunks
-    so the bitmap stays ~16 MB: O(N (a + b)) work, no N x a x b comparison tensor.
+    so the bitmaps stay within `budget`: O(N (a + b)) work, no N x a x b comparison tensor.
     """
     out = torch.zeros_like(values, dtype=torch.bool)
     if values.numel() == 0 or sets.numel() == 0:
         return out
     universe = int(max(values.max(), sets.max())) + 1
-    step = max(1, (1 << 24) // universe)
+    step = rows_within(budget, BOOL * (universe + values.size(1)))  # the bitmap and its gather
     for s in range(0, values.size(0), step):
-        marks = torch.zeros(min(step, values.size(0) - s), universe, dtype=torch.bool, device=values.device)
-        marks.scatter_(1, sets[s : s + step], True)
-        out[s : s + step] = marks.gather(1, values[s : s + step])
+        out[s : s + step] = _members(values[s : s + step], sets[s : s + step], universe)
     return out
+
+
+def _members(values: torch.Tensor, sets: torch.Tensor, universe: int) -> torch.Tensor:
+    """One chunk of rowwise_isin (its bitmap is freed on return, before the next chunk's)."""
+    marks = torch.zeros(values.size(0), universe, dtype=torch.bool, device=values.device)
+    marks.scatter_(1, sets, True)
+    return marks.gather(1, values)
 
 
 def soft_ce(p_teacher: torch.Tensor, student_logits: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:

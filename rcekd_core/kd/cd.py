@@ -73,7 +73,7 @@ class CD(Distiller):
 
     def refresh(self, student) -> None:
         c = self.c
-        pool, valid = student_top_masked(student, self.contexts, c.N, self.chunk, self.device)
+        pool, valid = student_top_masked(student, self.contexts, c.N, self.chunk, self.device, self.budget)
         j = torch.arange(c.N, device=pool.device, dtype=torch.float32)
         logw = torch.where(valid, -(j + 1) / c.N / c.T, float("-inf"))
         if c.draws == "authors":

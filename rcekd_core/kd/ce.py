@@ -11,8 +11,10 @@ from typing import Literal
 
 import torch
 
+from ..memory import rows_within
 from ..settings import MethodSettings, setting
 from .base import Distiller, masked_softmax, soft_ce, student_top
+from .teacher_view import gather_row_bytes
 
 
 @dataclass
@@ -41,14 +43,16 @@ class CEKD(Distiller):
     def _set_list(self, items: torch.Tensor) -> None:
         self.items = items
         ids = torch.arange(items.size(0), device=items.device)
+        table = getattr(self.teacher, "table", None)  # a TeacherView gathers K item vectors per context
+        row = gather_row_bytes(self.K, 1 if table is None else table.size(1))
         self.p_teacher = torch.cat([
             masked_softmax(self.teacher.scores(c, items[c]) / self.tau)
-            for c in ids.split(self.chunk)
+            for c in ids.split(rows_within(self.budget, row, cap=self.chunk))
         ])
 
     def refresh(self, student) -> None:
         if self.list == "student":
-            self._set_list(student_top(student, self.contexts, self.K, self.chunk, self.device))
+            self._set_list(student_top(student, self.contexts, self.K, self.chunk, self.device, self.budget))
 
     def loss(self, ids, states, student):
         logits = student.score_items(states, self.items[ids]) / self.tau

@@ -34,15 +34,22 @@ class KDContexts:
             self.start = torch.cumsum(self.n_pos, 0) - self.n_pos
             self.n = int(self.n_pos.sum())
 
-    def select(self, users: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """For a training batch: (context ids [N], mask [B, L] of the states they use; None: all [B])."""
+    def select(self, users: torch.Tensor, targets: torch.Tensor,
+               last: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """For a training batch: (context ids [N], mask [B, L] of the states they use; None: all [B]).
+
+        `last` [B] bool (sliding training windows): the rows that are a user's last window, the
+        only ones with contexts (their targets are `train_batch`'s); None: every row is.
+        """
         if self.mode == "user":
-            return users, None
+            return (users, None) if last is None else (users[last], last)
         if self.mode == "last":
             mask = torch.zeros_like(targets, dtype=torch.bool)
-            mask[:, -1] = True
-            return users, mask
+            mask[:, -1] = True if last is None else last
+            return (users, mask) if last is None else (users[last], mask)
         mask = targets > 0
+        if last is not None:
+            mask &= last.unsqueeze(1)
         first = self.max_len - 1 - self.n_pos[users]
         col = torch.arange(targets.size(1))
         ids = self.start[users].unsqueeze(1) + col - first.unsqueeze(1)
@@ -99,9 +106,12 @@ class KDContexts:
 
 @torch.no_grad()
 def context_states(model, contexts: KDContexts, chunk: int, device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """(ids, states) of `model` at every context, chunk by chunk, aligned to the student window.
+    """(ids, states) of `model` at every context, at most `chunk` contexts at a time, aligned to
+    the student window (callers that score every item size `chunk` from their memory budget).
 
     A model with a longer window than the student's sees more history at the same positions.
+    Under `all` a chunk of users is encoded at once and its contexts are yielded in pieces of
+    `chunk`: a user has up to max_len - 1 contexts, more than a chunk below max_len.
     """
     was = model.training
     model.eval()
@@ -113,8 +123,8 @@ def context_states(model, contexts: KDContexts, chunk: int, device: torch.device
         inputs = contexts.data.window(users, contexts.data.context_end("train", users), window)
         if model.max_len < window:
             inputs = inputs[:, -model.max_len:]
-        states = model.encode(inputs.to(device))
-        yield ids, states[:, -contexts.max_len:][mask.to(device)]
+        states = model.encode(inputs.to(device))[:, -contexts.max_len:][mask.to(device)]
+        yield from zip(ids.split(chunk), states.split(chunk))
     model.train(was)
 
 

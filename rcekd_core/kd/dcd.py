@@ -4,7 +4,8 @@ Follows the authors' `DCD` (woriazzc/RCEKD, modeling/KD/baseline.py); docs/metho
 Once: the teacher's top-M with each context's history masked; rank_T = position 0..M-1.
 Per refresh (once per epoch): rank_S = the student's 0-based rank of each of those items, by
 default among all items, the context's history included (the authors' argsort of every score;
-`rank_over: unseen` counts only the unseen items). One sort + searchsorted per context chunk.
+`rank_over: unseen` counts only the unseen items), counted per row without sorting it
+(common.count_above), in context chunks within the memory budget.
 With d = (rank_S - rank_T) / T:
   under-ranked: K positions drawn ∝ max(tanh(max(d, 0)), 1e-5) without replacement, in draw
   order (the authors' multinomial order; `order: teacher` sorts them by teacher rank), the
@@ -23,28 +24,34 @@ from typing import Literal
 import torch
 
 from ..errors import ConfigError
+from ..memory import DEFAULT_BUDGET, FLOAT, rows_within
 from ..settings import MethodSettings, setting
-from .base import Distiller, score_chunk
-from .common import SCORE_CAP, gumbel_topk, masked_lse, relaxed_ranking_loss, student_ranks
+from .base import Distiller
+from .common import SCORE_CAP, count_above, gumbel_topk, masked_lse, rank_row_bytes, relaxed_ranking_loss, student_ranks
 from .contexts import context_states
 
 FLOOR = 1e-5  # weight floor, the authors' torch.maximum(..., 1e-5)
 
 
 @torch.no_grad()
-def student_ranks_all(student, contexts, items: torch.Tensor, chunk: int, device: torch.device) -> torch.Tensor:
+def student_ranks_all(student, contexts, items: torch.Tensor, chunk: int, device: torch.device,
+                      budget: int = DEFAULT_BUDGET) -> torch.Tensor:
     """0-based rank of items[n, :] in the student's ranking of all items (history included).
 
     rank = number of items the student scores strictly higher (padding, at -inf, never is);
-    one sort per row and a searchsorted, chunked over contexts.
+    counted per row by count_above, chunked over contexts (a score row and its positions each).
     """
-    out = []
-    for ids, states in context_states(student, contexts, score_chunk(chunk, student.n_items), device):
-        scores = student.score_all(states)
-        asc = scores.sort(dim=1).values
-        mine = scores.gather(1, items[ids.to(items.device)].to(scores.device))
-        out.append(scores.size(1) - torch.searchsorted(asc, mine.contiguous(), right=True))
-    return torch.cat(out)
+    n = student.n_items
+    rows = rows_within(budget, FLOAT * (n + 1) + rank_row_bytes(n, items.size(1)), cap=chunk)
+    return torch.cat([
+        _ranks(student.score_all(states), ids, items)
+        for ids, states in context_states(student, contexts, rows, device)
+    ])
+
+
+def _ranks(scores: torch.Tensor, ids: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    """One chunk of student_ranks_all (its scores are freed on return, before the next chunk's)."""
+    return count_above(scores, scores.gather(1, items[ids.to(items.device)].to(scores.device)))
 
 
 @dataclass
@@ -80,7 +87,7 @@ class DCD(Distiller):
     def refresh(self, student) -> None:
         c = self.c
         ranks = student_ranks if c.rank_over == "unseen" else student_ranks_all
-        rank_s = ranks(student, self.contexts, self.top, self.chunk, self.device)
+        rank_s = ranks(student, self.contexts, self.top, self.chunk, self.device, self.budget)
         rank_s = rank_s.to(self.top.device).float()
         rank_t = torch.arange(c.M, device=rank_s.device, dtype=torch.float32)
         d = (rank_s - rank_t) / c.T

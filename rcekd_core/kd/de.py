@@ -126,7 +126,7 @@ class DE(Distiller):
         if c.negatives:
             excluded = self.next_items.unsqueeze(1)
             neg, ok = uniform_outside(self.contexts, excluded, self.contexts.data.n_items, 1, self.gen,
-                                      self.device, self.chunk)
+                                      self.device, self.chunk, self.budget)
             self.negs, self.neg_valid = neg[:, 0], ok[:, 0]
 
     def _gumbel(self, shape) -> torch.Tensor:

@@ -38,6 +38,7 @@ from typing import Literal
 import torch
 
 from ..errors import ConfigError
+from ..memory import DEFAULT_BUDGET
 from ..settings import MethodSettings, setting
 from .base import Distiller, rowwise_isin
 from .common import NEG, relaxed_ranking_loss, student_top_masked
@@ -66,14 +67,15 @@ def earliest_checkpoints(epochs: list[int], best_epoch: int | None, n: int) -> t
     return eligible, True
 
 
-def ndcg_to_list(s_top: torch.Tensor, s_valid: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def ndcg_to_list(s_top: torch.Tensor, s_valid: torch.Tensor, target: torch.Tensor,
+                 budget: int = DEFAULT_BUDGET) -> torch.Tensor:
     """NDCG of the student's top-k against a teacher list, the authors' graded relevance, in
     float64 and rounded to 4 decimals as their _get_NDCG_u."""
     k = s_top.size(1)
     r = torch.arange(k, device=s_top.device, dtype=torch.float64)
     gain = 2 ** torch.exp(-r / 10) - 1
     denom = torch.log2(r + 2)
-    hit = rowwise_isin(s_top, target) & s_valid
+    hit = rowwise_isin(s_top, target, budget) & s_valid
     dcg = (hit.double() * gain / denom).sum(1)
     return torch.round(dcg / (gain / denom).sum(), decimals=4)
 
@@ -204,7 +206,7 @@ class HetComp(Distiller):
     def _set_current(self) -> None:
         rows = torch.arange(self.stage.numel(), device=self.stage.device)
         self.current = self.lists[self.stage, rows]
-        self.current_valid = self.lists_valid[self.stage, rows] & ~rowwise_isin(self.current, self.positive)
+        self.current_valid = self.lists_valid[self.stage, rows] & ~rowwise_isin(self.current, self.positive, self.budget)
 
     @property
     def last(self) -> int:
@@ -217,10 +219,10 @@ class HetComp(Distiller):
         last = self.last
         if self.v_result >= last or done < c.p or done % c.p:
             return
-        s_top, s_valid = student_top_masked(student, self.contexts, c.K, self.chunk, self.device)
+        s_top, s_valid = student_top_masked(student, self.contexts, c.K, self.chunk, self.device, self.budget)
         s_top, s_valid = s_top.to(self.stage.device), s_valid.to(self.stage.device)
         nxt = (self.stage + 1).clamp(max=last)
-        dist = 1 - ndcg_to_list(s_top, s_valid, self._list_of(nxt))
+        dist = 1 - ndcg_to_list(s_top, s_valid, self._list_of(nxt), self.budget)
         if self.last_dist is None:
             self.last_dist = dist
         else:
@@ -229,7 +231,7 @@ class HetComp(Distiller):
             move = (self.stage < last) & ((ratio > th) | (ratio < 1))
             self.stage = self.stage + move.long()
             after = (self.stage + 1).clamp(max=last)
-            self.last_dist = torch.where(move, 1 - ndcg_to_list(s_top, s_valid, self._list_of(after)),
+            self.last_dist = torch.where(move, 1 - ndcg_to_list(s_top, s_valid, self._list_of(after), self.budget),
                                          self.last_dist)
             self._set_current()
         self.v_result = round(self.stage.double().mean().item(), 2)

@@ -18,43 +18,82 @@ from typing import Literal
 import torch
 
 from ..errors import ConfigError
+from ..memory import BOOL, DEFAULT_BUDGET, HISTORY, INDEX, rows_within
 from ..settings import MethodSettings, setting
-from .base import Distiller, masked_softmax, rowwise_isin, soft_ce, student_top
-from .common import NEG, gumbel_topk, student_top_masked
+from .base import Distiller, masked_softmax, soft_ce, student_top
+from .common import NEG, gumbel_topk, history_width, student_top_masked
 from .contexts import KDContexts, mask_history_
 
 CLAMP = 50  # from the authors' code
 
 
 @torch.no_grad()
-def unseen_counts(contexts: KDContexts, n_items: int, chunk: int = 1024) -> torch.Tensor:
-    """[n] the number of items (1..n_items) outside each context's history, chunked over contexts."""
-    out = []
-    step = max(1, min(chunk, (1 << 22) // (n_items + 1)))
-    for s in range(0, contexts.n, step):
-        ids = torch.arange(s, min(s + step, contexts.n))
-        seen = torch.zeros(len(ids), n_items + 1, dtype=torch.bool)
-        hist = contexts.history(ids)
-        if hist.numel():
-            seen.scatter_(1, hist, True)
-        out.append(n_items - seen[:, 1:].sum(1))
+def unseen_counts(contexts: KDContexts, n_items: int, chunk: int = 1024,
+                  budget: int = DEFAULT_BUDGET) -> torch.Tensor:
+    """[n] the number of items (1..n_items) outside each context's history, chunked over
+    contexts (a bool row over the catalogue and the history row per context, within budget)."""
+    step = rows_within(budget, BOOL * (n_items + 1) + HISTORY * history_width(contexts), cap=chunk)
+    out = [_unseen(contexts, torch.arange(s, min(s + step, contexts.n)), n_items)
+           for s in range(0, contexts.n, step)]
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
+
+
+def _unseen(contexts: KDContexts, ids: torch.Tensor, n_items: int) -> torch.Tensor:
+    """One chunk of unseen_counts (its bool rows are freed on return, before the next chunk's)."""
+    seen = torch.zeros(len(ids), n_items + 1, dtype=torch.bool)
+    hist = contexts.history(ids)
+    if hist.numel():
+        seen.scatter_(1, hist, True)
+    return n_items - seen[:, 1:].sum(1)
 
 
 def reverse_cumsum(x: torch.Tensor) -> torch.Tensor:
     return x.flip(1).cumsum(1).flip(1)
 
 
-def sampling_weights(pool: torch.Tensor, teacher_top: torch.Tensor, T: float, mode: str) -> torch.Tensor:
-    """w(j) over pool positions, up to a per-row factor: exp((min(c(j), 50) + 1) / T), or
-    exp(-(j + 1) / T) for `rank`. Shifted by the row maximum in log space: no exp overflows."""
+def pool_positions(pool: torch.Tensor, items: torch.Tensor, budget: int = DEFAULT_BUDGET) -> torch.Tensor:
+    """[N, M] item lists, [N, k] item ids -> [N, k] the position of items[n, i] in pool[n], -1 if absent.
+
+    A per-row map over the item ids (scatter positions, gather), in row chunks within `budget`:
+    one lookup answers "in the pool", "in its top-K" and "sampled" for every teacher item.
+    """
+    out = torch.full(items.shape, -1, dtype=torch.long, device=items.device)
+    if items.numel() == 0 or pool.numel() == 0:
+        return out
+    universe = int(max(pool.max(), items.max())) + 1
+    where = torch.arange(pool.size(1), device=pool.device, dtype=torch.int16 if pool.size(1) < 2**15 else torch.int32)
+    step = rows_within(budget, where.element_size() * universe + INDEX * items.size(1))
+    for s in range(0, pool.size(0), step):
+        out[s : s + step] = _positions(pool[s : s + step], items[s : s + step], universe, where)
+    return out
+
+
+def _positions(pool: torch.Tensor, items: torch.Tensor, universe: int, where: torch.Tensor) -> torch.Tensor:
+    """One chunk of pool_positions (its map is freed on return, before the next chunk's)."""
+    marks = torch.full((pool.size(0), universe), -1, dtype=where.dtype, device=pool.device)
+    marks.scatter_(1, pool, where.expand(pool.size(0), -1))
+    return marks.gather(1, items).long()
+
+
+def holds_teacher(positions: torch.Tensor, m: int) -> torch.Tensor:
+    """[N, k] pool positions of the teacher items (-1: absent) -> [N, m] 0/1: position j holds one."""
+    marks = torch.zeros(positions.size(0), m + 1, device=positions.device)
+    return marks.scatter_(1, torch.where(positions >= 0, positions, m), 1.0)[:, :m]
+
+
+def log_sampling_weights(positions: torch.Tensor, m: int, T: float, mode: str) -> torch.Tensor:
+    """log w(j) over the m pool positions, up to a per-row constant: (min(c(j), 50) + 1) / T with
+    c(j) the teacher items at positions >= j, or -(j + 1) / T for `rank`."""
     if mode == "rank":
-        j = torch.arange(pool.size(1), device=pool.device, dtype=torch.float32)
-        logw = (-(j + 1) / T).expand(pool.size(0), -1)
-    else:
-        holds_teacher = rowwise_isin(pool, teacher_top).float()
-        counts = reverse_cumsum(holds_teacher)
-        logw = (counts.clamp(max=CLAMP) + 1) / T
+        j = torch.arange(m, device=positions.device, dtype=torch.float32)
+        return (-(j + 1) / T).expand(positions.size(0), -1)
+    counts = reverse_cumsum(holds_teacher(positions, m))
+    return (counts.clamp(max=CLAMP) + 1) / T
+
+
+def sampling_weights(pool: torch.Tensor, teacher_top: torch.Tensor, T: float, mode: str) -> torch.Tensor:
+    """w(j) over pool positions, up to a per-row factor; shifted by the row maximum so no exp overflows."""
+    logw = log_sampling_weights(pool_positions(pool, teacher_top), pool.size(1), T, mode)
     return torch.exp(logw - logw.max(dim=1, keepdim=True).values)
 
 
@@ -105,7 +144,7 @@ class RCEKD(Distiller):
     def _check_unseen(self) -> None:
         """mask_history: every context must keep M unseen items, so every list is full."""
         c, data = self.c, self.contexts.data
-        fewest = int(unseen_counts(self.contexts, data.n_items, self.chunk).min())
+        fewest = int(unseen_counts(self.contexts, data.n_items, self.chunk, self.budget).min())
         if fewest < (c.K if c.all_items else c.M):
             size = "K" if c.all_items else "M"
             raise ConfigError(f"rcekd.mask_history: a context has only {fewest} unseen items, fewer than "
@@ -117,24 +156,24 @@ class RCEKD(Distiller):
             return
         chunk = self.chunk
         if c.mask_history:
-            pool = student_top_masked(student, self.contexts, c.M, chunk, self.device)[0]
+            pool = student_top_masked(student, self.contexts, c.M, chunk, self.device, self.budget)[0]
         else:
-            pool = student_top(student, self.contexts, c.M, chunk, self.device)
+            pool = student_top(student, self.contexts, c.M, chunk, self.device, self.budget)
         qs, qt = pool[:, : c.K], self.teacher_top
-        # L distinct positions drawn one after another ∝ w (Gumbel top-k: one vectorised topk).
-        # Keys come from log(w) as computed, not from the exact log-weights: that changes near-tie
-        # draws, and with them every published RCE-KD run.
-        weights = sampling_weights(pool, qt, c.T, c.sampling)
-        picked = gumbel_topk(weights.log(), c.L, self.gen)
+        # L distinct positions drawn one after another ∝ w (Gumbel top-k: one vectorised topk)
+        at = pool_positions(pool, qt, self.budget)  # where each teacher item sits in the pool, -1: outside
+        picked = gumbel_topk(log_sampling_weights(at, c.M, c.T, c.sampling), c.L, self.gen)
         sampled = pool.gather(1, picked)
-        qt_in_a = rowwise_isin(qt, sampled)
-        qt_in_qs = rowwise_isin(qt, qs)
+        drawn = torch.zeros(pool.size(0), c.M + 1, dtype=torch.bool, device=pool.device).scatter_(1, picked, True)
+        outside = torch.where(at >= 0, at, c.M)  # the extra column: never drawn, not in Q^S
+        qt_in_a = drawn.gather(1, outside)
+        qt_in_qs = outside < c.K
         overlap = qt_in_a.float().sum(1) / c.K
         self.gamma = (torch.full_like(overlap, c.gamma) if c.gamma is not None
                       else torch.exp(-c.beta * overlap))
         if c.union_ce:
-            # one CE over Q^S ∪ A ∪ Q^T, each item once
-            a_new = ~rowwise_isin(sampled, qs)
+            # one CE over Q^S ∪ A ∪ Q^T, each item once (a drawn position below K is in Q^S)
+            a_new = picked >= c.K
             t_new = ~qt_in_qs & ~qt_in_a
             j_items = torch.cat([qs, sampled, qt], 1)
             self.j_mask = torch.cat([torch.ones_like(qs, dtype=torch.bool), a_new, t_new], 1)

@@ -67,7 +67,7 @@ class RRD(Distiller):
         self.int_valid = self.top_valid.gather(1, pos)
         self.uninteresting, self.unint_valid = uniform_outside(
             self.contexts, self.top, self.contexts.data.n_items, c.L, self.gen, self.device,
-            self.chunk)
+            self.chunk, self.budget)
 
     def loss(self, ids, states, student):
         # capped as the authors' relaxed_ranking_loss does (their exp() would overflow above it)

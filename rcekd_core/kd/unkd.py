@@ -34,9 +34,10 @@ from typing import Literal
 
 import torch
 
+from ..memory import FLOAT, INDEX
 from ..settings import MethodSettings, setting
 from .base import Distiller
-from .common import gumbel_topk
+from .common import gumbel_topk, masked_rows
 from .contexts import mask_history_
 
 EPS = 1e-10  # the authors' 1e-10 inside the log
@@ -185,16 +186,34 @@ class UnKD(Distiller):
             self.hi, self.lo, self.pair_valid = empty, empty.clone(), empty.bool()
             return
         his, los, oks = [], [], []
-        for ids in torch.arange(n, device=self.device).split(self.chunk):
-            scores = mask_history_(self.teacher.score_all(ids), self.contexts, ids)
-            hi_g, lo_g, ok_g = [], [], []
-            for members, k in zip(self.members, self.counts):  # a handful of groups, vectorised over contexts
-                if k == 0:
-                    continue
-                h, l, ok = self._pairs(scores[:, members], members, k)
-                hi_g.append(h), lo_g.append(l), ok_g.append(ok)
-            his.append(torch.cat(hi_g, 1)), los.append(torch.cat(lo_g, 1)), oks.append(torch.cat(ok_g, 1))
+        for ids in torch.arange(n, device=self.device).split(self._rows()):
+            h, l, ok = self._chunk_pairs(ids)
+            his.append(h), los.append(l), oks.append(ok)
         self.hi, self.lo, self.pair_valid = torch.cat(his), torch.cat(los), torch.cat(oks)
+
+    def _rows(self) -> int:
+        """Contexts per refresh chunk within the budget. Per context: the teacher's masked score
+        row and history (masked_rows), one group's copy of it, and over the group's top `depth`
+        positions the top values and ids, their item ids and pair_positions' float64 rows (the
+        weights, their CDFs and temporaries): under 8 INDEX per position."""
+        n_items = self.contexts.data.n_items
+        largest = max((m.numel() for m in self.members), default=0)
+        depth = min(largest, DEPTH if self.c.draws == "authors" else 2 * max(self.counts) + int(20 * self.c.T))
+        state = self.teacher.states.size(1) if hasattr(self.teacher, "states") else 0  # score_all's gathered state
+        extra = FLOAT * (largest + state) + 8 * INDEX * depth
+        return masked_rows(self.contexts, n_items, self.budget, self.chunk, extra)
+
+    def _chunk_pairs(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(hi, lo, valid) of one chunk of contexts over every group (its scores are freed on
+        return, before the next chunk's)."""
+        scores = mask_history_(self.teacher.score_all(ids), self.contexts, ids)
+        hi_g, lo_g, ok_g = [], [], []
+        for members, k in zip(self.members, self.counts):  # a handful of groups, vectorised over contexts
+            if k == 0:
+                continue
+            h, l, ok = self._pairs(scores[:, members], members, k)
+            hi_g.append(h), lo_g.append(l), ok_g.append(ok)
+        return torch.cat(hi_g, 1), torch.cat(lo_g, 1), torch.cat(ok_g, 1)
 
     def _pairs(self, scores: torch.Tensor, members: torch.Tensor, k: int):
         """(hi, lo, valid) [rows, k] for one group; scores [rows, group size] of its members."""

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from ..data.sequences import SequenceData
+from ..distributed import current as process_group
 from ..errors import Diverged
 from ..eval.overlap import topk_overlap
 from ..eval.ranking import evaluate
@@ -105,10 +106,13 @@ def fit(job: FitJob, sink: Sink, should_stop: Callable[[], bool] = lambda: False
     kd_on = job.distiller is not None and job.distiller.uses_teacher
     params = list(model.parameters()) + (job.distiller.parameters() if job.distiller is not None else [])
     opt = torch.optim.Adam(params, lr=tcfg.lr, weight_decay=tcfg.weight_decay)
+    opt = process_group().wrap_optimizer(opt, params)  # torchrun: step() sums the ranks' gradients
     best = Best(model, job.eval.select)
     history: list[Epoch] = []
     stopped, epoch, done = False, 0, False
-    sink(FitStart(**vars(job.label), epochs=tcfg.epochs, batches=-(-job.data.n_users // tcfg.batch_size)))
+    windows = training_windows(job)
+    rows = job.data.n_users if windows is None else windows[0].numel()
+    sink(FitStart(**vars(job.label), epochs=tcfg.epochs, batches=-(-rows // tcfg.batch_size)))
     if job.resume_file is not None and job.resume_file.is_file():
         epoch, done = resume(job, opt, gen, best)
     for epoch in range(epoch + 1, tcfg.epochs + 1):
@@ -177,41 +181,79 @@ def resume(job: FitJob, opt, gen: torch.Generator, best: Best) -> tuple[int, boo
     return int(state["epoch"]), bool(state["done"])
 
 
+def training_windows(job: FitJob) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(users, ends) of the training windows when the fit trains on sliding windows (a
+    sequential model with `windows: sliding`); None: one window per user, the last (today's)."""
+    if job.train.windows != "sliding" or getattr(job.model, "general", False):
+        return None
+    return job.data.train_windows(job.model.max_len, job.train.stride)
+
+
 def train_epoch(job: FitJob, opt, gen: torch.Generator, kd_on: bool,
                 should_stop: Callable[[], bool]) -> tuple[dict[str, float], bool]:
-    """One pass over the users in batches; (mean loss parts and extras, stop requested)."""
+    """One pass over the users (or, under sliding windows, every training window) in batches;
+    (mean loss parts and extras, stop requested).
+
+    Under sliding windows KD applies only on the rows that are a user's last window (the KD
+    contexts are that window's); earlier windows add base loss only, and a batch without KD
+    contexts has no KD term (its KD parts are averaged over the batches that had one).
+    """
     model, data, distiller, contexts, device = job.model, job.data, job.distiller, job.contexts, job.device
     model.train()
     # KD contexts are the base-loss positions with a full-softmax loss: score them once
     share_scores = kd_on and contexts.mode == "all" and model.loss_type == "ce"
     refresh_s = distiller.timed_refresh(model) if kd_on else 0.0
     sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
     stopped = False
-    perm = torch.randperm(data.n_users, generator=gen)
-    for b, users in enumerate(perm.split(job.train.batch_size)):
+    windows = training_windows(job)
+    perm = torch.randperm(data.n_users if windows is None else windows[0].numel(), generator=gen)
+    for b, rows in enumerate(perm.split(job.train.batch_size)):
+        rows = process_group().shard(rows)  # torchrun: this rank's share of the batch (distributed.py)
         if kd_on and distiller.refresh_every and b and b % distiller.refresh_every == 0:
             refresh_s += distiller.timed_refresh(model)
-        inputs, targets = model.batch(data, users)
+        if windows is None:
+            users, last = rows, None
+            inputs, targets = model.batch(data, users)
+        else:
+            users, ends = windows[0][rows], windows[1][rows]
+            last = ends == data.train_lengths[users]
+            inputs, targets = data.train_batch_at(users, ends, model.max_len, job.train.stride)
         states = model.encode(inputs.to(device))
-        scorer, kd_states = model, None
+        scorer, kd_states, kd_here = model, None, kd_on
         if kd_on:
-            ids, mask = contexts.select(users, targets)
+            ids, mask = contexts.select(users, targets, last)
             mask = None if mask is None else mask.to(device)
-            kd_states = states if mask is None else states[mask]
-        if share_scores:
+            kd_here = last is None or ids.numel() > 0
+        if share_scores and last is None:
+            kd_states = states[mask]
             scores = model.score_all(kd_states)
             base = model.ce_from_scores(scores, targets.to(device)[mask])
             scorer = SharedScores(model, kd_states, scores)
+        elif share_scores:  # score the base positions once; the KD contexts are those of last windows
+            keep = (targets > 0).to(device)
+            base_states = states[keep]
+            scores = model.score_all(base_states)
+            base = model.ce_from_scores(scores, targets.to(device)[keep])
+            sel = mask[keep]
+            kd_states = base_states[sel]
+            scorer = SharedScores(model, kd_states, scores[sel])
         else:
             base = model.base_loss(states, targets.to(device))
+            if kd_on:
+                kd_states = states if mask is None else states[mask]
         loss, parts = base, {"base_loss": base.item()}
-        if kd_on:
+        if kd_here:
             per_ctx, extras = distiller.loss(ids.to(device), kd_states, scorer)
             # mean per context x users in batch: the doc's per-batch sum when one context per user
-            kd = per_ctx.mean() * len(users)
+            kd = per_ctx.mean() * (len(users) if last is None else int(last.sum()))
             loss = base + distiller.lam * kd
             parts.update(kd_loss=kd.item(), **extras)
         parts["loss"] = loss.item()
+        if process_group().world > 1:  # torchrun: this rank's weighted share of the loss; parts: the batch's
+            loss = process_group().weigh(parts, base, int((targets > 0).sum()), *((
+                distiller.lam * kd, ids.numel(), len(users) if last is None else int(last.sum())) if kd_here else ()),
+                lam=distiller.lam if kd_on else 0.0)
         if not math.isfinite(parts["loss"]):
             raise Diverged(f"the training loss is {parts['loss']}")
         opt.zero_grad(set_to_none=True)
@@ -219,10 +261,11 @@ def train_epoch(job: FitJob, opt, gen: torch.Generator, kd_on: bool,
         opt.step()
         for k, v in parts.items():
             sums[k] = sums.get(k, 0.0) + v
+            counts[k] = counts.get(k, 0) + 1
         if should_stop():
             stopped = True
             break
-    values = {k: v / (b + 1) for k, v in sums.items()}
+    values = {k: v / counts[k] for k, v in sums.items()}
     if kd_on:
         values["refresh_seconds"] = refresh_s
     return values, stopped
@@ -231,6 +274,7 @@ def train_epoch(job: FitJob, opt, gen: torch.Generator, kd_on: bool,
 def validate(job: FitJob) -> tuple[dict[str, float], float | None]:
     """Validation metrics, and the top-k overlap with the teacher when there is a reference."""
     e = job.eval
-    out = evaluate(job.model, job.data, "valid", e.ks, e.chunk, e.mask_history, topk=e.overlap_k, device=job.device)
+    out = evaluate(job.model, job.data, "valid", e.ks, e.chunk, e.mask_history, topk=e.overlap_k, device=job.device,
+                   budget=e.memory_bytes)
     overlap = None if job.reference_top is None else topk_overlap(out.topk, job.reference_top)
     return out.metrics, overlap

@@ -52,13 +52,22 @@ def model_code_version(arch: str) -> str:
     return h.hexdigest()[:16]
 
 
+def train_key(train) -> dict[str, Any]:
+    """The teacher's training settings as keyed; the window settings only when not their
+    defaults, so teachers cached before they existed (all trained on `last`) stay valid."""
+    key = asdict(train)
+    if key.get("windows") == "last" and key.get("stride") == 0:
+        del key["windows"], key["stride"]
+    return key
+
+
 def teacher_key(cfg: ExperimentConfig, data_fingerprint: str) -> str:
     return stable_hash({
         "v": TEACHER_CACHE_VERSION,
         "data": data_fingerprint,
         "protocol": cfg.data.protocol,
         "teacher": asdict(cfg.teacher),
-        "train": asdict(cfg.teacher_train),
+        "train": train_key(cfg.teacher_train),
         "seed": cfg.teacher_seed,
         "select": [cfg.eval.ks, cfg.eval.mask_history, cfg.eval.select],
         "code": model_code_version(cfg.teacher.arch),

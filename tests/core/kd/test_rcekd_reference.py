@@ -18,7 +18,7 @@ import torch
 import rcekd_core.kd.rcekd as rcekd_mod
 from rcekd_core.kd.base import KDSetup, rowwise_isin
 from rcekd_core.kd.contexts import KDContexts
-from rcekd_core.kd.rcekd import RCEKD, RCEKDSettings, reverse_cumsum, sampling_weights
+from rcekd_core.kd.rcekd import RCEKD, RCEKDSettings, holds_teacher, pool_positions, reverse_cumsum, sampling_weights
 from rcekd_core.kd.teacher_view import TeacherView
 from rcekd_core.models.sasrec import SASRec
 from rcekd_core.settings import ModelConfig
@@ -167,6 +167,16 @@ def test_positions_and_reverse_cumsum_counts(seed):
     back = rowwise_isin(qt, pool)
     for r in range(pool.size(0)):
         assert back[r].tolist() == [i in pool[r].tolist() for i in qt[r].tolist()]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pool_positions_match_reference(seed):
+    pool, qt = _random_pools(seed)
+    at = pool_positions(pool, qt)
+    for r in range(pool.size(0)):
+        p = pool[r].tolist()
+        assert at[r].tolist() == [p.index(i) if i in p else -1 for i in qt[r].tolist()]
+        assert holds_teacher(at[r : r + 1], pool.size(1))[0].long().tolist() == ref_positions(p, qt[r].tolist())
 
 
 def test_counts_hand_case():
