@@ -88,12 +88,13 @@ class KDContexts:
         u, e = users[ids], ends[ids]
         return self.data.window(u, e, int(e.max()) if len(e) else 0)
 
-    def chunks(self, chunk: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
-        """All contexts in id order as (users, ids, mask over the users' training windows).
+    def chunks(self, chunk: int, users: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+        """All contexts in id order as (users, ids, mask over the users' training windows), about
+        `chunk` contexts (or exactly `users` users) at a time.
 
         One context per user (`last`, `user`): ids are the users and the mask is None.
         """
-        per = max(1, chunk // self.max_len) if self.mode == "all" else chunk
+        per = users or (max(1, chunk // self.max_len) if self.mode == "all" else chunk)
         for s in range(0, self.data.n_users, per):
             users = torch.arange(s, min(s + per, self.data.n_users))
             if self.mode != "all":
@@ -104,26 +105,30 @@ class KDContexts:
             yield users, ids, mask
 
 
+ENCODE_POSITIONS = 1 << 16  # sequence positions encoded at once: the encoder's batch, whatever the score chunk
+
+
 @torch.no_grad()
 def context_states(model, contexts: KDContexts, chunk: int, device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """(ids, states) of `model` at every context, at most `chunk` contexts at a time, aligned to
     the student window (callers that score every item size `chunk` from their memory budget).
 
     A model with a longer window than the student's sees more history at the same positions.
-    Under `all` a chunk of users is encoded at once and its contexts are yielded in pieces of
-    `chunk`: a user has up to max_len - 1 contexts, more than a chunk below max_len.
+    Users are encoded ENCODE_POSITIONS positions at a time, apart from `chunk`: a budget sized
+    for a wide catalogue leaves few contexts per chunk, and encoding those alone is slow.
     """
     was = model.training
     model.eval()
-    for users, ids, mask in contexts.chunks(chunk):
+    window = max(model.max_len, contexts.max_len)
+    users_per = max(1, ENCODE_POSITIONS // window)
+    for users, ids, mask in contexts.chunks(chunk, users_per):
         if mask is None:  # one context per user: the state that ranks its validation items
-            yield ids, model.split_states(contexts.data, "valid", users, device)
-            continue
-        window = max(model.max_len, contexts.max_len)
-        inputs = contexts.data.window(users, contexts.data.context_end("train", users), window)
-        if model.max_len < window:
-            inputs = inputs[:, -model.max_len:]
-        states = model.encode(inputs.to(device))[:, -contexts.max_len:][mask.to(device)]
+            states = model.split_states(contexts.data, "valid", users, device)
+        else:
+            inputs = contexts.data.window(users, contexts.data.context_end("train", users), window)
+            if model.max_len < window:
+                inputs = inputs[:, -model.max_len:]
+            states = model.encode(inputs.to(device))[:, -contexts.max_len:][mask.to(device)]
         yield from zip(ids.split(chunk), states.split(chunk))
     model.train(was)
 

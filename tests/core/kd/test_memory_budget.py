@@ -13,7 +13,6 @@ import weakref
 
 import pytest
 import torch
-from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
@@ -26,7 +25,8 @@ from rcekd_core.kd.dcd import DCD, DCDSettings, student_ranks_all
 from rcekd_core.kd.rcekd import RCEKD, RCEKDSettings, unseen_counts
 from rcekd_core.kd.teacher_view import TeacherView
 from rcekd_core.kd.unkd import UnKD, UnKDSettings
-from rcekd_core.models.base import SequentialRecommender
+
+from .integer_model import IntegerLastItem
 
 CPU = torch.device("cpu")
 N_USERS, N_ITEMS, S_LEN = 20, 240, 6
@@ -70,24 +70,6 @@ def spied(fn, *args, limit: int = BUDGET, **kwargs):
     assert spy.shapes, "the pass made no catalogue-wide tensor: the spy saw nothing"
     assert spy.peak <= limit, (spy.peak, sorted(set(spy.shapes)))
     return out, spy
-
-
-class IntegerLastItem(SequentialRecommender):
-    """The state at a position is an integer-valued vector of the item there: scores are small
-    integers (ties), exact in float32 for any chunk of contexts."""
-
-    def __init__(self, n_items: int, max_len: int, dim: int, seed: int):
-        super().__init__()
-        g = torch.Generator().manual_seed(seed)
-        self.n_items, self.max_len, self.loss_type = n_items, max_len, "ce"
-        self.inp = nn.Parameter(torch.randint(-2, 3, (n_items + 1, dim), generator=g).float())
-        self.out = nn.Parameter(torch.randint(-2, 3, (n_items + 1, dim), generator=g).float())
-
-    def encode(self, seqs):
-        return self.inp[seqs]
-
-    def item_table(self):
-        return self.out
 
 
 @pytest.fixture(scope="module", params=["all", "last"])

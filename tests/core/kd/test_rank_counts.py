@@ -8,33 +8,15 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 
 from rcekd_core.kd.common import count_above, student_ranks
 from rcekd_core.kd.contexts import KDContexts
 from rcekd_core.kd.dcd import student_ranks_all
-from rcekd_core.models.base import SequentialRecommender
+
+from .integer_model import IntegerLastItem
 
 CPU = torch.device("cpu")
 N_USERS, N_ITEMS, S_LEN, K = 9, 30, 6, 7
-
-
-class IntegerLastItem(SequentialRecommender):
-    """The state at a position is an integer-valued vector of the item there: scores are small
-    integers, exact in float32 for any chunk of contexts."""
-
-    def __init__(self, n_items: int, max_len: int, dim: int = 2, seed: int = 0):
-        super().__init__()
-        g = torch.Generator().manual_seed(seed)
-        self.n_items, self.max_len, self.loss_type = n_items, max_len, "ce"
-        self.inp = nn.Parameter(torch.randint(-2, 3, (n_items + 1, dim), generator=g).float())
-        self.out = nn.Parameter(torch.randint(-2, 3, (n_items + 1, dim), generator=g).float())
-
-    def encode(self, seqs):
-        return self.inp[seqs]
-
-    def item_table(self):
-        return self.out
 
 
 def reference_rows(model, contexts: KDContexts) -> tuple[list[list[float]], list[set[int]]]:
