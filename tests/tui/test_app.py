@@ -435,18 +435,23 @@ async def test_names_from_run_files_are_never_read_as_markup(tmp_path):
         assert "[/b]scratch" in table_text(screen.query_one(ResultsTable)).replace("\\", "")
 
 
-async def test_the_results_tab_flags_fits_that_did_not_finish(write_run):
+def results_table_app():
+    """An app showing one ResultsTable, to test the table alone."""
     from textual.app import App
-
-    run = write_run(methods=("scratch", "kd"), seeds=(0, 1))
-    rows = [{**r, "status": "stopped" if r["method"] == "kd" and r["seed"] == "1" else "finished"}
-            for r in run.read_result_rows()]
 
     class One(App):
         def compose(self):
             yield ResultsTable()
 
-    app = One()
+    return One()
+
+
+async def test_the_results_tab_flags_fits_that_did_not_finish(write_run):
+    run = write_run(methods=("scratch", "kd"), seeds=(0, 1))
+    rows = [{**r, "status": "stopped" if r["method"] == "kd" and r["seed"] == "1" else "finished"}
+            for r in run.read_result_rows()]
+
+    app = results_table_app()
     async with app.run_test(size=(160, 20)):
         table = app.query_one(ResultsTable)
         table.show_results(rows)
@@ -457,19 +462,13 @@ async def test_the_results_tab_flags_fits_that_did_not_finish(write_run):
 
 
 async def test_the_results_tab_shows_lambda_and_rcekds_significance_marks(write_run):
-    from textual.app import App
-
     run = write_run(methods=("scratch", "kd", "rcekd"), seeds=(0, 1))
     rows = run.read_result_rows()
     sig = [{"method": "rcekd", "versus": "kd", "metric": "NDCG@10", "split": "test", "p_value": "0.004"},
            {"method": "rcekd", "versus": "kd", "metric": "Recall@10", "split": "test", "p_value": "0.2"},
            {"method": "rcekd", "versus": "scratch", "metric": "NDCG@10", "split": "test", "p_value": "0.03"}]
 
-    class One(App):
-        def compose(self):
-            yield ResultsTable()
-
-    app = One()
+    app = results_table_app()
     async with app.run_test(size=(160, 20)):
         table = app.query_one(ResultsTable)
         table.show_results(rows, {"kd": 0.01, "rcekd": 0.1}, sig)
