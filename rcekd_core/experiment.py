@@ -283,6 +283,8 @@ class Experiment:
             return fit(job, self.emit, self.should_stop)
         job.resume_file = self.run.resume_file(**label)
         job.on_resume = lambda ev: drop_epochs_after(self.run.metrics, label, ev.epoch, ev.row())
+        if not job.resume_file.is_file():  # starts over: rows of a first epoch stopped before any save go
+            drop_epochs_after(self.run.metrics, label, 0, None)
         return fit(job, self.emit, self.should_stop)
 
     def finish_fit(self, label: FitLabel, status: str) -> None:

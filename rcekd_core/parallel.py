@@ -146,7 +146,8 @@ class Parts:
 
     def hand_over(self, w: Worker) -> None:
         """A fit of a resumed run that continues from its saved state: the state moves to the worker,
-        and metrics.csv loses that fit's rows after the state's epoch, as a sequential resume does."""
+        and metrics.csv loses that fit's rows after the state's epoch, as a sequential resume does
+        (a fit without one starts over: all its rows go)."""
         run = self.exp.run
         for method, seed in w.fits:
             label = {"model": "student", "method": method, "seed": seed}
@@ -155,6 +156,8 @@ class Parts:
                 ev = Epoch.from_dict(load_resume_state(path)["event"])
                 drop_epochs_after(run.metrics, label, ev.epoch, ev.row())
                 run.hand_over(w.part, **label)
+            else:  # starts over: rows of a first epoch stopped before any save go
+                drop_epochs_after(run.metrics, label, 0, None)
 
     def relay(self, w: Worker) -> None:
         """The part's new events: the student-side ones into the run, the rest noted or dropped."""

@@ -95,3 +95,28 @@ def test_a_kill_after_the_teacher_reached_the_cache_still_reads_as_trained_here(
     monkeypatch.setattr(Experiment, "add_results", real)
     resume_experiment(run)
     assert (run / "results.csv").read_bytes() == (full / "results.csv").read_bytes()
+
+
+def test_a_stop_inside_a_first_epoch_leaves_no_row_that_the_resumed_run_repeats(full, tmp_path, monkeypatch):
+    """Stopped during rcekd's first epoch (no saved state yet): the fit starts over on resume, and
+    the partial epoch's row gives way to the redone one (each epoch once, as in an unbroken run)."""
+    from rcekd_core.kd.rcekd import RCEKD
+
+    monkeypatch.setenv("RCEKD_HOME", str(tmp_path / "home"))
+    run = tmp_path / "run"
+    refresh = RCEKD.refresh
+
+    def stop_in_the_first_epoch(self, student):  # the refresh opens an epoch: its first batch still runs
+        RunDir(run).request_stop()
+        monkeypatch.setattr(RCEKD, "refresh", refresh)
+        return refresh(self, student)
+
+    monkeypatch.setattr(RCEKD, "refresh", stop_in_the_first_epoch)
+    run_experiment(load_config("demo", TINY), run)
+    partial = [r for r in RunDir(run).read_metric_rows() if r["method"] == "rcekd"]
+    assert [r["epoch"] for r in partial] == ["1"]  # the stopped epoch was logged
+    assert not RunDir(run).resume_file("student", "rcekd", 0).is_file()  # and left no state to continue
+    resume_experiment(run)
+    keys = lambda p: sorted(line.split(",")[:4] for line in (p / "metrics.csv").read_text().splitlines()[1:])  # noqa: E731
+    assert keys(run) == keys(full)
+    assert (run / "results.csv").read_bytes() == (full / "results.csv").read_bytes()
