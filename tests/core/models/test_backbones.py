@@ -88,6 +88,20 @@ def test_last_state_ignores_left_padding(arch):
         torch.testing.assert_close(s, alone[0], atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("blocks", [1, 3])
+def test_the_last_state_alone_equals_the_last_of_all_states(arch, blocks):
+    """encode_last (evaluation, `last` KD contexts) may skip positions, never change the state:
+    full, short, one-item and empty windows, in a window shorter than max_len too."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(arch=arch, dim=8, blocks=blocks, heads=2, max_len=12, dropout=0.3), n_items=30)
+    model.eval()
+    for n in (12, 7):
+        seqs = left_padded([n, 4, 1, 0], n, torch.Generator().manual_seed(n))
+        with torch.no_grad():
+            torch.testing.assert_close(model.encode_last(seqs), model.encode(seqs)[:, -1], atol=1e-6, rtol=1e-5)
+
+
 def test_padding_states_are_zero():
     for arch in ARCHS:
         seqs = left_padded([4, 0], 8, torch.Generator().manual_seed(0))
