@@ -162,7 +162,7 @@ class RCEKD(Distiller):
         qs, qt = pool[:, : c.K], self.teacher_top
         # L distinct positions drawn one after another ∝ w (Gumbel top-k: one vectorised topk)
         at = pool_positions(pool, qt, self.budget)  # where each teacher item sits in the pool, -1: outside
-        picked = gumbel_topk(log_sampling_weights(at, c.M, c.T, c.sampling), c.L, self.gen)
+        picked = gumbel_topk(log_sampling_weights(at, c.M, c.T, c.sampling), c.L, self.gen, ordered=False)  # A is a set
         sampled = pool.gather(1, picked)
         drawn = torch.zeros(pool.size(0), c.M + 1, dtype=torch.bool, device=pool.device).scatter_(1, picked, True)
         outside = torch.where(at >= 0, at, c.M)  # the extra column: never drawn, not in Q^S

@@ -110,6 +110,15 @@ def test_gumbel_topk_first_draw_follows_weights():
     assert (drawn != 4).all()  # -inf is never drawn while a finite weight is left
 
 
+def test_gumbel_topk_unordered_draws_the_same_set():
+    logw = torch.randn(300, 40, generator=torch.Generator().manual_seed(2))
+    logw[:, 7] = float("-inf")
+    ordered = gumbel_topk(logw, 12, torch.Generator().manual_seed(3))
+    unordered = gumbel_topk(logw, 12, torch.Generator().manual_seed(3), ordered=False)
+    assert torch.equal(ordered.sort(1).values, unordered.sort(1).values)
+    assert not torch.equal(ordered, unordered)  # not merely the sorted call under another name
+
+
 # ----------------------------------------------------------------------------- rrd
 
 
