@@ -29,15 +29,17 @@ class Field:
 
 GROUPS: dict[str, list[Field]] = {
     "Teacher": [Field("teacher.arch", "arch"), Field("teacher.dim", "dim"), Field("teacher.blocks", "blocks"),
-                Field("teacher.max_len", "max_len"), Field("teacher_train.epochs", "epochs")],
+                Field("teacher.max_len", "max_len"), Field("teacher_train.epochs", "epochs"),
+                Field("teacher_train.windows", "windows")],
     "Student": [Field("student.arch", "arch"), Field("student.dim", "dim"), Field("student.blocks", "blocks"),
-                Field("student.max_len", "max_len"), Field("student_train.epochs", "epochs")],
+                Field("student.max_len", "max_len"), Field("student_train.epochs", "epochs"),
+                Field("student_train.windows", "windows"), Field("student_train.stride", "stride")],
     "RCE-KD": [Field("rcekd.K", "K"), Field("rcekd.L", "L"), Field("rcekd.M", "M"),
                Field("rcekd.T", "T"), Field("rcekd.beta", "beta"), Field("rcekd.lam", "lam"),
                Field("rcekd.tau", "tau")],
     "KD": [Field("kd.lam", "lam"), Field("kd.K", "K")],
     "Run": [Field("seeds", "seeds"), Field("kd_positions", "KD at"), Field("data.protocol", "split"),
-            Field("student_train.patience", "patience")],
+            Field("student_train.patience", "patience"), Field("eval.memory_mb", "mem MB")],
 }
 FIELDS = [f for fields in GROUPS.values() for f in fields]
 
@@ -77,10 +79,16 @@ def ignored_fields(values: dict[str, str], arch_settings: dict[str, tuple[str, .
                    general: frozenset[str] = frozenset()) -> set[str]:
     """Form keys the chosen backbones do not read (e.g. `student.max_len` of an MF student).
 
-    A general (user–item) student is distilled at its users, so `kd_positions` is moot too.
+    A general (user–item) student is distilled at its users, so `kd_positions` is moot too; so
+    are training windows for a general model, and a stride unless its windows slide.
     """
     out = {"kd_positions"} if values.get("student.arch", "").strip() in general else set()
     for role in ("teacher", "student"):
+        train = f"{role}_train"
+        if values.get(f"{role}.arch", "").strip() in general:
+            out |= {f"{train}.windows", f"{train}.stride"}
+        elif values.get(f"{train}.windows", "").strip() != "sliding":
+            out.add(f"{train}.stride")
         reads = arch_settings.get(values.get(f"{role}.arch", "").strip())
         if reads is None:  # unknown arch: validation names it; grey out nothing
             continue

@@ -237,6 +237,8 @@ async def test_setup_general_preset_fills_backbones_and_rejects_mixed_families(t
         assert screen.query_one("#student-max-len", Input).disabled
         assert not screen.query_one("#student-dim", Input).disabled
         assert screen.query_one("#kd-positions", Input).disabled  # general students: KD at the user
+        assert screen.query_one("#student-train-windows", Input).disabled  # and no training windows
+        assert screen.query_one("#student-train-stride", Input).disabled
         screen.query_one("#student-arch", Input).value = "lightgcn"  # blocks = propagation layers
         await wait_for(pilot, lambda: not screen.query_one("#student-blocks", Input).disabled)
         assert screen.query_one("#student-max-len", Input).disabled
@@ -244,6 +246,10 @@ async def test_setup_general_preset_fills_backbones_and_rejects_mixed_families(t
         await pilot.pause(0.2)
         assert not screen.query_one("#student-max-len", Input).disabled
         assert not screen.query_one("#kd-positions", Input).disabled
+        assert not screen.query_one("#student-train-windows", Input).disabled
+        assert screen.query_one("#student-train-stride", Input).disabled  # windows: last, no stride
+        screen.query_one("#student-train-windows", Input).value = "sliding"
+        await wait_for(pilot, lambda: not screen.query_one("#student-train-stride", Input).disabled)
         assert "must both be sequential" in str(screen.query_one("#setup-error", Static).render())
         assert screen.query_one("#start", Button).disabled
         app.save_screenshot(str(tmp_path / "setup-general.svg"))
