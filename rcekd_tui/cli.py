@@ -608,22 +608,19 @@ def runs_table(
 
 def table_inputs(run_dirs: list[Path]):
     """One experiment's results and config: one run as combine reads each run (every row, one per
-    key, a config), several through combine's checks, with their method lists joined in order
-    and each method's settings from the run that has it."""
+    key, a config), a `runs combine` output with the config it keeps, several runs through
+    combine's checks (their method lists joined, each method's settings from the run that has it)."""
     from rcekd_core.runs.store import RunDir
 
-    from .combine import read_checked_run
-    from .combine import combine_runs
+    from .combine import combine_runs, read_checked_run, read_combined
 
     if len(run_dirs) == 1:
+        one = RunDir(run_dirs[0])
+        if one.combined.is_file() and not one.config.is_file():
+            return read_combined(Path(run_dirs[0]))
         return read_checked_run(Path(run_dirs[0]))
     results, provenance = combine_runs(run_dirs)
-    configs = [RunDir(d).read_config() for d in run_dirs]
-    config = dict(configs[0])
-    config["methods"] = list(dict.fromkeys(m for c in configs if isinstance(c.get("methods"), list)
-                                           for m in c["methods"]))
-    config |= {m: known["settings"] for m, known in provenance["methods"].items()}
-    return results, config
+    return results, provenance["config"]
 
 
 from .sweep_cli import sweep_app  # noqa: E402  (last: it uses the helpers above)

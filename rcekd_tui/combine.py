@@ -24,8 +24,9 @@ REFERENCES = {"teacher", "popularity"}
 KEYS = RESULT_KEYS
 
 
-def read_checked_run(run: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """A run's results and config, or ConfigError naming the file that cannot be trusted.
+def read_checked_run(run: Path, config: bool = True) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A run's results and config ({} unless `config`), or ConfigError naming the file that
+    cannot be trusted.
 
     Combining needs every row: a results file with a malformed or repeated row is refused,
     not combined without it.
@@ -43,7 +44,7 @@ def read_checked_run(run: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
         r = repeated.iloc[0]
         raise ConfigError(f"'{found.path}' holds {r['method']} seed {r['seed']} ({r['split']}) more than once; "
                           "combine needs one row per model × method × seed × split")
-    return results, _config(run)
+    return results, _config(run) if config else {}
 
 
 def _config(run: Path) -> dict[str, Any]:
@@ -120,5 +121,29 @@ def combine_runs(runs: list[Path]) -> tuple[pd.DataFrame, dict[str, Any]]:
         frames.append(results if not frames else students)  # references: from the first run
     combined = pd.concat(frames, ignore_index=True)
     provenance = {"combined_from": [str(r) for r, _, _ in loaded], "teacher": _teacher_id(base),
-                  "methods": methods}
+                  "methods": methods, "config": joined_config([cfg for _, _, cfg in loaded], methods)}
     return combined, provenance
+
+
+def joined_config(configs: list[dict[str, Any]], methods: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The config of the combined experiment: the first run's, with the runs' method lists joined
+    in order and each method's settings from the run that has it (what a table of it reads)."""
+    config = dict(configs[0])
+    config["methods"] = list(dict.fromkeys(m for c in configs if isinstance(c.get("methods"), list)
+                                           for m in c["methods"]))
+    config |= {m: known["settings"] for m, known in methods.items()}
+    return config
+
+
+def read_combined(folder: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A `runs combine` output's results and the joined config its combined.yaml keeps."""
+    results, _ = read_checked_run(folder, config=False)
+    try:
+        provenance = yaml.safe_load(RunDir(folder).combined.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise ConfigError(f"cannot read '{RunDir(folder).combined}' ({type(e).__name__}); combine the runs again")
+    config = provenance.get("config") if isinstance(provenance, dict) else None
+    if not isinstance(config, dict):
+        raise ConfigError(f"'{RunDir(folder).combined}' keeps no config (an older rcekd wrote it); pass the runs "
+                          "it lists (combined_from) instead, or combine them again")
+    return results, config

@@ -49,6 +49,24 @@ def test_combine_gives_one_table_with_significance(split_runs, home, tiny_settin
     assert "rcekd vs best other method" in res.output
 
 
+def test_a_combined_folder_gives_the_table_of_its_runs(split_runs, home):
+    """`runs table OUT` of a combine output prints what `runs table A B` prints; a combined.yaml
+    without its config (an older rcekd's) is refused with the way out."""
+    a, b = split_runs
+    out = home / "both"
+    assert runner.invoke(app, ["runs", "combine", str(a), str(b), "--out", str(out)]).exit_code == 0
+    of_runs = runner.invoke(app, ["runs", "table", str(a), str(b), "--format", "latex"])
+    of_folder = runner.invoke(app, ["runs", "table", str(out), "--format", "latex"])
+    assert of_folder.exit_code == 0, of_folder.output
+    assert of_folder.output == of_runs.output and "kd" in of_folder.output and "rcekd" in of_folder.output
+    prov = yaml.safe_load((out / "combined.yaml").read_text())
+    del prov["config"]
+    (out / "combined.yaml").write_text(yaml.safe_dump(prov))
+    res = runner.invoke(app, ["runs", "table", str(out)])
+    assert res.exit_code == 2 and "keeps no config" in res.output and "combined_from" in res.output
+    assert "Traceback" not in res.output
+
+
 def refused(args, needle, out):
     res = runner.invoke(app, ["runs", "combine", *map(str, args), "--out", str(out)])
     assert res.exit_code == 2, res.output
