@@ -239,7 +239,10 @@ def test_first_draws_follow_weights(build, mode, T):
     for r in range(0, n, 97):
         row = sampled[r].tolist()
         assert len(set(row)) == L and set(row) <= set(pool[r].tolist())
-    first_pos = sampled[:, 0] - 1  # pool = 1..M so position = item - 1
+    # A is drawn as a set (its order is not the draws'): the law of one draw, with L = 1
+    one = build(make_settings(T=T, sampling=mode, L=1), t_scores, pool, seed=123, chunk=4096)
+    one.refresh(student=None)
+    first_pos = one.j_items[:, 0] - 1  # pool = 1..M so position = item - 1
     observed = torch.bincount(first_pos, minlength=M).double().numpy()
     expected = n * np.array(ref_probs(ref_log_weights(pool[0].tolist(), qt[0].tolist(), T, mode)))
     keep = expected >= 5
