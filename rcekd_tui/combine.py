@@ -24,9 +24,14 @@ REFERENCES = {"teacher", "popularity"}
 KEYS = RESULT_KEYS
 
 
-def read_checked_run(run: Path, config: bool = True) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """A run's results and config ({} unless `config`), or ConfigError naming the file that
-    cannot be trusted.
+def read_checked_run(run: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A run's results (`read_checked_results`) and config, or ConfigError naming the file
+    that cannot be trusted."""
+    return read_checked_results(run), _config(run)
+
+
+def read_checked_results(run: Path) -> pd.DataFrame:
+    """A folder's results.csv, every row of it, or ConfigError naming what cannot be trusted.
 
     Combining needs every row: a results file with a malformed or repeated row is refused,
     not combined without it.
@@ -44,7 +49,7 @@ def read_checked_run(run: Path, config: bool = True) -> tuple[pd.DataFrame, dict
         r = repeated.iloc[0]
         raise ConfigError(f"'{found.path}' holds {r['method']} seed {r['seed']} ({r['split']}) more than once; "
                           "combine needs one row per model × method × seed × split")
-    return results, _config(run) if config else {}
+    return results
 
 
 def _config(run: Path) -> dict[str, Any]:
@@ -137,7 +142,7 @@ def joined_config(configs: list[dict[str, Any]], methods: dict[str, dict[str, An
 
 def read_combined(folder: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     """A `runs combine` output's results and the joined config its combined.yaml keeps."""
-    results, _ = read_checked_run(folder, config=False)
+    results = read_checked_results(folder)
     try:
         provenance = yaml.safe_load(RunDir(folder).combined.read_bytes().decode("utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
