@@ -159,42 +159,63 @@ class RCEKD(Distiller):
             pool = student_top_masked(student, self.contexts, c.M, chunk, self.device, self.budget)[0]
         else:
             pool = student_top(student, self.contexts, c.M, chunk, self.device, self.budget)
-        qs, qt = pool[:, : c.K], self.teacher_top
+        n, width, dev = pool.size(0), c.K + c.L + c.K if c.union_ce else c.L + c.K, pool.device
+        # Q^S then J side by side: a batch gathers its student scores once (one backward scatter)
+        self.items = torch.empty(n, c.K + width, dtype=torch.long, device=dev)
+        self.qs, self.j_items = self.items[:, : c.K], self.items[:, c.K:]
+        self.j_mask = torch.empty(n, width, dtype=torch.bool, device=dev)
+        self.j_bias = torch.empty(n, width, device=dev)
+        self.p_qs = torch.empty(n, c.K, device=dev)
+        self.p_j = torch.empty(n, width, device=dev)
+        overlap = torch.empty(n, device=dev)
+        # contexts a budget's worth at a time: only the results are [n, ...] (one temporary per
+        # context and pool position is GBs at a million contexts); the draws come from one
+        # stream in row order, so they equal those of one pass over every row
+        universe = int(max(pool.max(), self.teacher_top.max())) + 1 if pool.numel() else 1
+        step = rows_within(self.budget, self._refresh_row_bytes(universe, width), cap=chunk)
+        for s in range(0, n, step):
+            rows = slice(s, min(s + step, n))
+            overlap[rows] = self._refresh_rows(rows, pool[rows])
+        self.gamma = (torch.full_like(overlap, c.gamma) if c.gamma is not None
+                      else torch.exp(-c.beta * overlap))
+
+    def _refresh_row_bytes(self, universe: int, width: int) -> int:
+        """Per-context bytes `_refresh_rows` holds: the position map over the item ids (int16),
+        the teacher's pool scores and about a dozen [M]- or [width]-wide rows."""
+        return 2 * universe + self.teacher.list_row_bytes([self.c.M]) + 12 * INDEX * (self.c.M + width)
+
+    def _refresh_rows(self, rows: slice, pool: torch.Tensor) -> torch.Tensor:
+        """Q^S, J, their masks and teacher softmaxes for contexts `rows` (pool: their student
+        top-M), written into the refresh's tensors; returns the rows' overlap |Q^T ∩ A| / K."""
+        c = self.c
+        qs, qt = pool[:, : c.K], self.teacher_top[rows]
         # L distinct positions drawn one after another ∝ w (Gumbel top-k: one vectorised topk)
         at = pool_positions(pool, qt, self.budget)  # where each teacher item sits in the pool, -1: outside
         picked = gumbel_topk(log_sampling_weights(at, c.M, c.T, c.sampling), c.L, self.gen, ordered=False)  # A is a set
-        sampled = pool.gather(1, picked)
         drawn = torch.zeros(pool.size(0), c.M + 1, dtype=torch.bool, device=pool.device).scatter_(1, picked, True)
         outside = torch.where(at >= 0, at, c.M)  # the extra column: never drawn, not in Q^S
         qt_in_a = drawn.gather(1, outside)
-        qt_in_qs = outside < c.K
-        overlap = qt_in_a.float().sum(1) / c.K
-        self.gamma = (torch.full_like(overlap, c.gamma) if c.gamma is not None
-                      else torch.exp(-c.beta * overlap))
-        if c.union_ce:
-            # one CE over Q^S ∪ A ∪ Q^T, each item once (a drawn position below K is in Q^S)
-            a_new = picked >= c.K
-            t_new = ~qt_in_qs & ~qt_in_a
-            j_items = torch.cat([qs, sampled, qt], 1)
-            self.j_mask = torch.cat([torch.ones_like(qs, dtype=torch.bool), a_new, t_new], 1)
-        else:
-            j_items = torch.cat([sampled, qt], 1)
-            self.j_mask = torch.cat([torch.ones_like(sampled, dtype=torch.bool), ~qt_in_a & ~qt_in_qs], 1)
-        # Q^S then J side by side: a batch gathers its student scores once (one backward scatter)
-        self.items = torch.cat([qs, j_items], 1)
-        self.qs, self.j_items = self.items[:, : c.K], self.items[:, c.K:]
-        # excluded members of J: a finite -1e9 logit (their exp is 0, their teacher weight is 0),
-        # so the per-batch CE needs no mask
-        self.j_bias = torch.zeros(self.j_mask.shape, device=self.j_mask.device).masked_fill_(~self.j_mask, NEG)
+        qt_new = ~qt_in_a & (outside >= c.K)  # teacher items neither drawn nor in Q^S
         # the teacher is frozen: score the pool once (Q^S and A are gathers of it) and reuse
         # the cached scores of its own top-K
-        t_pool = self.teacher.scores_of_lists([pool])[0]
-        t_qs = t_pool[:, : c.K]
-        t_a = t_pool.gather(1, picked)
-        t_qt = self.teacher_top_scores
-        t_j = torch.cat([t_qs, t_a, t_qt], 1) if c.union_ce else torch.cat([t_a, t_qt], 1)
-        self.p_qs = masked_softmax(t_qs / c.tau)
-        self.p_j = masked_softmax(t_j / c.tau, self.j_mask)
+        t_pool = self.teacher.chunk_list_scores(torch.arange(rows.start, rows.stop, device=pool.device), [pool])[0]
+        t_qs, t_a, t_qt = t_pool[:, : c.K], t_pool.gather(1, picked), self.teacher_top_scores[rows]
+        if c.union_ce:
+            # one CE over Q^S ∪ A ∪ Q^T, each item once (a drawn position below K is in Q^S)
+            parts = [(qs, torch.ones_like(qs, dtype=torch.bool), t_qs)]
+            parts.append((pool.gather(1, picked), picked >= c.K, t_a))
+        else:
+            parts = [(pool.gather(1, picked), torch.ones_like(picked, dtype=torch.bool), t_a)]
+        parts.append((qt, qt_new, t_qt))
+        j_items, j_mask, t_j = (torch.cat(x, 1) for x in zip(*parts))
+        self.items[rows] = torch.cat([qs, j_items], 1)
+        self.j_mask[rows] = j_mask
+        # excluded members of J: a finite -1e9 logit (their exp is 0, their teacher weight is 0),
+        # so the per-batch CE needs no mask
+        self.j_bias[rows] = torch.zeros(j_mask.shape, device=pool.device).masked_fill_(~j_mask, NEG)
+        self.p_qs[rows] = masked_softmax(t_qs / c.tau)
+        self.p_j[rows] = masked_softmax(t_j / c.tau, j_mask)
+        return qt_in_a.float().sum(1) / c.K
 
     def loss(self, ids, states, student):
         c = self.c

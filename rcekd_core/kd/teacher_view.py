@@ -47,26 +47,31 @@ class TeacherView:
         return (FLOAT + SELECT_BYTES) * self.table.size(0) + FLOAT * self.table.size(1)
 
     def scores_of_lists(self, lists: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Teacher scores of several [n_ctx, k] item lists for every context, chunked.
-
-        With a small catalogue one matmul per chunk plus gathers beats gathering k item
-        vectors per context; with a large one, gathering is cheaper.
-        """
-        width = sum(x.size(1) for x in lists)
-        full = self.table.size(0) <= 32 * width  # measured: BLAS + gather wins by ~4x at 600 items, width 40
-        row = self._score_row_bytes() if full else gather_row_bytes(max(x.size(1) for x in lists), self.table.size(1))
+        """Teacher scores of several [n_ctx, k] item lists for every context, chunked."""
         out: list[list[torch.Tensor]] = [[] for _ in lists]
-        for ids in self._chunks(row):
-            for o, s in zip(out, self._list_scores(ids, lists, full)):
+        for ids in self._chunks(self.list_row_bytes([x.size(1) for x in lists])):
+            for o, s in zip(out, self.chunk_list_scores(ids, [x[ids] for x in lists])):
                 o.append(s)
         return [torch.cat(o) for o in out]
 
-    def _list_scores(self, ids: torch.Tensor, lists: list[torch.Tensor], full: bool) -> list[torch.Tensor]:
-        """One chunk of scores_of_lists (its score rows are freed on return, before the next chunk's)."""
-        if full:
+    def _scores_whole_rows(self, width: int) -> bool:
+        """With a small catalogue one matmul per chunk plus gathers beats gathering `width`
+        item vectors per context; with a large one, gathering is cheaper."""
+        return self.table.size(0) <= 32 * width  # measured: BLAS + gather wins by ~4x at 600 items, width 40
+
+    def list_row_bytes(self, widths: list[int]) -> int:
+        """Per-context bytes `chunk_list_scores` holds for lists of these widths."""
+        if self._scores_whole_rows(sum(widths)):
+            return self._score_row_bytes()
+        return gather_row_bytes(max(widths), self.table.size(1))
+
+    def chunk_list_scores(self, ids: torch.Tensor, lists: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Teacher scores of [len(ids), k] item lists at contexts `ids` (one chunk; its score
+        rows are freed on return, before the next chunk's)."""
+        if self._scores_whole_rows(sum(x.size(1) for x in lists)):
             scores = self.states[ids] @ self.table.T
-            return [scores.gather(1, x[ids]) for x in lists]
-        return [self.scores(ids, x[ids]) for x in lists]
+            return [scores.gather(1, x) for x in lists]
+        return [self.scores(ids, x) for x in lists]
 
     def score_all(self, ids: torch.Tensor) -> torch.Tensor:
         s = self.states[ids] @ self.table.T

@@ -48,14 +48,16 @@ class WideTensors(TorchDispatchMode):
         out = func(*args, **(kwargs or {}))
         inputs = {t.untyped_storage().data_ptr() for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)}
         for t in tree_leaves(out):
-            if (isinstance(t, torch.Tensor) and t.dim() >= 2 and t.size(-1) >= self.width
-                    and t.untyped_storage().data_ptr() not in inputs):
+            if isinstance(t, torch.Tensor) and self.tracked(t) and t.untyped_storage().data_ptr() not in inputs:
                 n = t.untyped_storage().nbytes()
                 self.live += n
                 self.peak = max(self.peak, self.live)
                 self.shapes.append(tuple(t.shape))
                 weakref.finalize(t, self._free, n)
         return out
+
+    def tracked(self, t: torch.Tensor) -> bool:
+        return t.dim() >= 2 and t.size(-1) >= self.width
 
     def _free(self, n: int) -> None:
         self.live -= n
@@ -180,3 +182,29 @@ def test_rcekd_refresh(world, mask_history):
     big.refresh(student)
     for name in ("items", "j_mask", "gamma", "p_qs", "p_j"):
         assert torch.equal(getattr(small, name), getattr(big, name)), name
+
+
+class TallTensors(WideTensors):
+    """Every tensor an op allocates with ≥ 2 dims and one row per KD context (`rows` of them)."""
+
+    def __init__(self, rows: int):
+        super().__init__()
+        self.rows = rows
+
+    def tracked(self, t: torch.Tensor) -> bool:
+        return t.dim() >= 2 and t.size(0) == self.rows
+
+
+@pytest.mark.parametrize("union_ce", [False, True])
+def test_rcekd_refresh_holds_its_results_and_the_pool_only(world, union_ce):
+    """Per-context temporaries (positions, keys, draws, teacher scores) are made a chunk of
+    contexts at a time: at its peak the refresh holds its results and the student's pool,
+    nothing else one row per context (at 1M contexts each such temporary is hundreds of MB)."""
+    _, contexts, _, student = world
+    d = RCEKD(RCEKDSettings(K=5, L=5, M=10, union_ce=union_ce), setup_of(world, BUDGET))
+    spy = TallTensors(contexts.n)
+    with spy:
+        d.refresh(student)
+    kept = sum(getattr(d, name).untyped_storage().nbytes() for name in ("items", "j_mask", "j_bias", "p_qs", "p_j"))
+    pool = contexts.n * d.c.M * 8  # int64 item ids
+    assert spy.shapes and spy.peak <= kept + pool, (spy.peak, kept, pool, spy.shapes)
