@@ -1,12 +1,13 @@
 """Where the seconds of one RCE-KD refresh go, stage by stage, next to a scratch epoch.
 
-    python bench/rcekd_refresh.py [--preset demo] [--positions all] [--device auto] [--repeat 3]
+    python bench/rcekd_refresh.py [--preset demo] [--positions all] [--device auto] [--repeat 3] [--users N]
 
 Stages (best of --repeat): the student's states at every KD context, its scores for all items,
 the top-M selection (torch.topk, and top_k as the refresh runs it), where the teacher's items
 sit in the pool, the sampling weights, the Gumbel sampling of L positions, the teacher's
-scores of the pool; then the whole `refresh` as the training loop runs it and
-one scratch training epoch. Weights are random: they do not change the cost.
+scores of the pool; then the whole `refresh` as the training loop runs it (with the peak RSS
+it adds to the process, Linux) and one scratch training epoch. `--users`: a synthetic preset
+(demo) with that many users, for many contexts. Weights are random: they do not change the cost.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import time
 
 import torch
+from rss import peak_mb, reset_peak, status_mb  # bench/rss.py
 
 from rcekd_core.config import load_config
 from rcekd_core.experiment import kd_positions, kd_setup, prepare
@@ -43,10 +45,14 @@ def main() -> None:
     ap.add_argument("--positions", default="all")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--users", type=int, default=None, help="synthetic presets: this many users")
     args = ap.parse_args()
 
-    cfg = load_config(args.preset, {"device": args.device, "kd_positions": args.positions,
-                                    "student_train": {"epochs": 2, "patience": 10**6}})
+    overrides = {"device": args.device, "kd_positions": args.positions,
+                 "student_train": {"epochs": 2, "patience": 10**6}}
+    if args.users:
+        overrides["data"] = {"n_users": args.users}
+    cfg = load_config(args.preset, overrides)
     prep = prepare(cfg)
     data, device, c = prep.data, prep.device, cfg.rcekd
     torch.manual_seed(0)
@@ -78,6 +84,11 @@ def main() -> None:
         sec, _ = best_of(args.repeat, lambda: view.scores_of_lists([pool]))
         stages.append(("teacher scores of the pool", sec))
     whole, _ = best_of(args.repeat, lambda: method.timed_refresh(student))
+    method.refresh(student)  # its results stay alive, as in training: the peak counts what it adds
+    rss = status_mb("VmRSS")
+    reset_peak()
+    method.refresh(student)
+    added = peak_mb() - rss
     res = fit(FitJob(student, data, cfg.student_train, cfg.eval, FitLabel("student", "scratch", 0), device),
               sink=lambda e: None)
     scratch = min(e.seconds for e in res.history)
@@ -86,7 +97,8 @@ def main() -> None:
           f"{contexts.n} KD contexts, {data.n_items} items, M={c.M} L={c.L} K={c.K}")
     for name, sec in stages:
         print(f"  {name:28s} {sec:7.3f} s  ({sec / scratch:5.1%} of a scratch epoch)")
-    print(f"  {'whole refresh':28s} {whole:7.3f} s  ({whole / scratch:5.1%} of a scratch epoch)")
+    print(f"  {'whole refresh':28s} {whole:7.3f} s  ({whole / scratch:5.1%} of a scratch epoch), "
+          f"peak RSS +{added:.0f} MB over the {rss:.0f} MB before it")
     print(f"  {'scratch epoch':28s} {scratch:7.3f} s")
 
 

@@ -24,10 +24,10 @@ import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from rss import peak_mb, reset_peak, status_mb  # bench/rss.py
 
 STAGES = ("teacher view", "refresh", "KD epoch", "evaluation")
 
@@ -51,22 +51,6 @@ def synthetic_log(n_users: int, n_items: int, seed: int = 0, mean_len: int = 30)
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     return SequenceData(n_users, n_items, torch.as_tensor(items, dtype=torch.long),
                         torch.as_tensor(offsets, dtype=torch.long), protocol="ratio")
-
-
-def reset_peak() -> None:
-    Path("/proc/self/clear_refs").write_text("5")
-
-
-def status_mb(field: str) -> float:
-    """A memory line of /proc/self/status (VmHWM: peak RSS since the last reset, VmRSS: now), MB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def peak_mb() -> float:
-    return status_mb("VmHWM")
 
 
 def one_size(n_users: int, n_items: int, device_name: str) -> dict:
