@@ -1,4 +1,5 @@
 """`workers` > 1 in the engine: a STOP during a parallel run stops it and a resume completes it
+(a fit stopped before its first saved state starts over in its worker, its partial rows dropped)
 with the sequential run's results; a failed worker fails the run with its error."""
 
 from __future__ import annotations
@@ -87,3 +88,33 @@ def test_a_failed_worker_fails_the_run_with_its_error(tmp_path, monkeypatch):
     assert events[-1].status == "failed"
     error = next(e for e in reversed(events) if isinstance(e, Error))
     assert "worker" in error.message and "corrupt" in error.message
+
+
+def test_a_parallel_resume_starts_over_a_fit_stopped_inside_its_first_epoch(sequential, tmp_path, monkeypatch):
+    """Stopped during rcekd's first epoch (before any saved state) and resumed with 2 workers:
+    the worker starts that fit over, and the partial epoch's row gives way to the redone one."""
+    import yaml
+
+    from rcekd_core.kd.rcekd import RCEKD
+
+    run = tmp_path / "run"
+    refresh = RCEKD.refresh
+
+    def stop_in_the_first_epoch(self, student):  # the refresh opens an epoch: its first batch still runs
+        RunDir(run).request_stop()
+        monkeypatch.setattr(RCEKD, "refresh", refresh)
+        return refresh(self, student)
+
+    monkeypatch.setattr(RCEKD, "refresh", stop_in_the_first_epoch)
+    run_experiment(load_config("demo", TINY), run)  # one process, so the stop lands where it is put
+    partial = [r for r in RunDir(run).read_metric_rows() if r["method"] == "rcekd"]
+    assert [(r["seed"], r["epoch"]) for r in partial] == [("0", "1")]
+    assert not RunDir(run).resume_file("student", "rcekd", 0).is_file()
+    config = yaml.safe_load(RunDir(run).config.read_text())
+    config["runtime"]["workers"] = 2  # as if started with --workers 2: the resume deals the fits left
+    RunDir(run).config.write_text(yaml.safe_dump(config, sort_keys=False))
+
+    resume_experiment(run)
+    assert [p.root.name for p in RunDir(run).all_parts()], "the resume ran no worker"
+    assert fit_epochs(run) == fit_epochs(sequential)  # each epoch once
+    assert (run / "results.csv").read_bytes() == (sequential / "results.csv").read_bytes()
