@@ -1,6 +1,6 @@
 """`workers` > 1 in the engine: a STOP during a parallel run stops it and a resume completes it
-(a fit stopped before its first saved state starts over in its worker, its partial rows dropped)
-with the sequential run's results; a failed worker fails the run with its error."""
+with the sequential run's results (a fit stopped before its first saved state starts over in its
+worker, its partial rows dropped); a failed worker fails the run with its error."""
 
 from __future__ import annotations
 
