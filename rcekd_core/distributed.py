@@ -30,6 +30,8 @@ from typing import Any
 
 import torch
 
+from .errors import Diverged
+
 ENV = ("WORLD_SIZE", "RANK", "LOCAL_RANK")
 
 
@@ -288,6 +290,18 @@ class ChunkShard:
 
     def gather(self, results: list[torch.Tensor]) -> list[torch.Tensor]:
         return results if self.group.world == 1 else self.group.gather_chunks(self.taken, results)
+
+    def raise_together(self, error: Diverged | None) -> None:
+        """Before `gather`: raise on every rank if the pass diverged on any (`error`: this rank's
+        Diverged, or None). A rank that raised alone would leave the others waiting at the
+        gather until the collective's timeout; the others raise the failing rank's message."""
+        messages = [error] if self.group.world == 1 else self.group.all_gather_object(
+            None if error is None else str(error))
+        failed = [(rank, m) for rank, m in enumerate(messages) if m is not None]
+        if error is not None:
+            raise error
+        if failed:
+            raise Diverged(f"rank {failed[0][0]}: {failed[0][1]}")
 
 
 class ContextShard:

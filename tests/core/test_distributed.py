@@ -5,7 +5,8 @@ Without processes: the loss weighting makes the ranks' summed gradient the whole
 With processes: `torchrun --standalone --nproc_per_node 2` (gloo, CPU, one thread each) runs
 `rcekd distill` on a tiny config (dropout 0) and must give what one process gives with the
 same global batch: metrics within TOL, losses within LOSS_RTOL, both ranks' weights identical,
-sharded refresh lists and evaluations equal to the unsharded ones, rank 1 silent, one writer.
+sharded refresh lists and evaluations equal to the unsharded ones, a NaN on one rank raised on
+both, rank 1 silent, one writer.
 
 This file is also the worker those runs execute: `python test_distributed.py --worker OUT PRESET`.
 """
@@ -215,10 +216,31 @@ def worker(out: Path, preset: Path) -> None:
             checks[name] = all(torch.equal(a, b) for a, b in zip(sharded, whole))
         else:
             checks[name] = torch.equal(sharded, whole)
+    checks["diverged"] = diverged_evaluation(student, data, poison=rank == 1)
     shard = distributed.shard_contexts(contexts)
     mine = sum(ids.numel() for _, ids, _ in shard.contexts.chunks(chunk))
     (out / f"checks-{rank}.json").write_text(json.dumps(
         {"world": group.world, "contexts": contexts.n, "mine": mine, **checks}))
+
+
+def diverged_evaluation(student, data, poison: bool) -> str | None:
+    """Evaluate a copy of the student whose weights are NaN where `poison` (on one rank only):
+    the Diverged message each rank gets (None: it evaluated), instead of a rank left waiting."""
+    import copy
+
+    from rcekd_core.errors import Diverged
+    from rcekd_core.eval.ranking import evaluate
+
+    model = copy.deepcopy(student)
+    if poison:
+        with torch.no_grad():
+            for p in model.parameters():
+                p.fill_(float("nan"))
+    try:
+        evaluate(model, data, "test", [10], chunk=7, topk=10, device=torch.device("cpu"))
+    except Diverged as e:
+        return str(e)
+    return None
 
 
 def launch(out: Path, preset: Path, processes: int) -> subprocess.CompletedProcess:
@@ -294,6 +316,15 @@ def test_sharded_refresh_and_evaluation_equal_the_whole(runs):
         assert c["top"] and c["top_masked"] and c["evaluate"] and c["top_one_chunk"] and c["evaluate_one_chunk"]
         assert 0 < c["mine"] < c["contexts"]  # each rank scored a share
     assert sum(c["mine"] for c in checks) == checks[0]["contexts"]
+
+
+def test_non_finite_scores_on_one_rank_stop_every_rank(runs):
+    """Rank 1's student is NaN: both ranks raise Diverged (rank 0 names rank 1), none waits
+    at the gather (the run would hit launch's timeout)."""
+    got = [json.loads((runs[2] / f"checks-{r}.json").read_text())["diverged"] for r in (0, 1)]
+    assert got[1] == "non-finite scores on the test split"
+    assert got[0] == "rank 1: non-finite scores on the test split"
+    assert json.loads((runs[1] / "checks-0.json").read_text())["diverged"] is None  # one process: nothing poisoned
 
 
 def test_rank_zero_alone_speaks_and_writes(runs):
