@@ -345,14 +345,24 @@ class ContextShard:
         return [full]
 
 
+BALANCE = 8  # encoder chunks per rank at least: round robin then leaves ranks within ~1/8 of each other
+
+
 class ShardedContexts:
-    """A KDContexts whose chunks() yields this rank's chunks only (the rest is the wrapped one's)."""
+    """A KDContexts whose chunks() yields this rank's chunks only (the rest is the wrapped one's).
+
+    Encoder chunks of `users` users are capped at 1 / (BALANCE x world) of the users: whole
+    64k-position chunks would leave one rank most of the contexts of a small dataset.
+    """
 
     def __init__(self, contexts, shard: ContextShard):
         self._contexts, self._shard = contexts, shard
 
-    def chunks(self, *args, **kwargs):
-        return self._shard.take(self._contexts.chunks(*args, **kwargs))
+    def chunks(self, chunk: int, users: int | None = None):
+        if users is not None:
+            share = -(-self._contexts.data.n_users // (BALANCE * self._shard.group.world))
+            users = max(1, min(users, share))
+        return self._shard.take(self._contexts.chunks(chunk, users))
 
     def __getattr__(self, name: str):
         return getattr(self._contexts, name)

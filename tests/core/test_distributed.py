@@ -219,8 +219,10 @@ def worker(out: Path, preset: Path) -> None:
     checks["diverged"] = diverged_evaluation(student, data, poison=rank == 1)
     shard = distributed.shard_contexts(contexts)
     mine = sum(ids.numel() for _, ids, _ in shard.contexts.chunks(chunk))
+    # as context_states asks: whole encoder chunks of users (64k positions hold every user here)
+    encoded = sum(ids.numel() for _, ids, _ in distributed.shard_contexts(contexts).contexts.chunks(chunk, 1 << 16))
     (out / f"checks-{rank}.json").write_text(json.dumps(
-        {"world": group.world, "contexts": contexts.n, "mine": mine, **checks}))
+        {"world": group.world, "contexts": contexts.n, "mine": mine, "encoded": encoded, **checks}))
 
 
 def diverged_evaluation(student, data, poison: bool) -> str | None:
@@ -316,6 +318,9 @@ def test_sharded_refresh_and_evaluation_equal_the_whole(runs):
         assert c["top"] and c["top_masked"] and c["evaluate"] and c["top_one_chunk"] and c["evaluate_one_chunk"]
         assert 0 < c["mine"] < c["contexts"]  # each rank scored a share
     assert sum(c["mine"] for c in checks) == checks[0]["contexts"]
+    # encoder chunks are capped per rank: each rank gets about half, not one rank everything
+    assert sum(c["encoded"] for c in checks) == checks[0]["contexts"]
+    assert all(0.35 < c["encoded"] / c["contexts"] < 0.65 for c in checks), [c["encoded"] for c in checks]
 
 
 def test_non_finite_scores_on_one_rank_stop_every_rank(runs):
