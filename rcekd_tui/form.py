@@ -103,6 +103,16 @@ def build_overrides(values: dict[str, str], defaults: dict[str, str]) -> dict[st
     return parse_overrides(items)
 
 
+def parse_workers(text: str) -> int:
+    """The form's workers field as `rcekd distill --workers` takes it (raises RcekdError)."""
+    from rcekd_core.errors import ConfigError
+
+    text = text.strip()
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"--workers must be at least 1 (processes for the student fits); got {text or 'nothing'}")
+    return int(text)
+
+
 def check(base: dict[str, Any], overrides: dict[str, Any]) -> tuple[ExperimentConfig | None, str]:
     """(config, "") when valid, else (None, the one-line message the CLI would print)."""
     try:

@@ -33,8 +33,9 @@ def _flat(tree: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     return out
 
 
-def build_distill_command(preset: str, run_dir: Path, overrides: dict[str, Any]) -> list[str]:
-    """The headless command line for one run: methods/seeds/device as flags, the rest as --set."""
+def build_distill_command(preset: str, run_dir: Path, overrides: dict[str, Any], workers: int = 1) -> list[str]:
+    """The headless command line for one run: methods/seeds/device as flags, the rest as --set;
+    `--workers N` when the student fits run in N processes."""
     cmd = [sys.executable, "-m", "rcekd_tui", "distill", "--preset", str(preset), "--run-dir", str(run_dir)]
     for key, flag in FLAG_KEYS.items():
         if key in overrides:
@@ -42,6 +43,8 @@ def build_distill_command(preset: str, run_dir: Path, overrides: dict[str, Any])
     rest = {k: v for k, v in overrides.items() if k not in FLAG_KEYS}
     for key, value in _flat(rest):
         cmd += ["--set", f"{key}={_fmt(value)}"]
+    if workers != 1:
+        cmd += ["--workers", str(workers)]
     return cmd
 
 
@@ -61,14 +64,14 @@ def build_resume_command(run_dir: Path) -> list[str]:
     return [sys.executable, "-m", "rcekd_tui", "distill", "--resume", str(run_dir)]
 
 
-def start_run(preset: str, run_dir: Path, overrides: dict[str, Any]) -> subprocess.Popen:
+def start_run(preset: str, run_dir: Path, overrides: dict[str, Any], workers: int = 1) -> subprocess.Popen:
     """Launch in its own session (no SIGHUP from the terminal); output goes to the run's stdout log.
 
     The run directory also records the command line and the process id (which lets the runs
     list tell a running run from an interrupted one).
     """
     run = RunDir(run_dir).create()
-    return _spawn(run, build_distill_command(preset, run.root, overrides))
+    return _spawn(run, build_distill_command(preset, run.root, overrides, workers))
 
 
 def start_resume(run_dir: Path) -> subprocess.Popen:

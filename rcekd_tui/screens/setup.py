@@ -20,6 +20,7 @@ from ..form import (
     data_problem,
     ignored_fields,
     load_preset,
+    parse_workers,
     preset_values,
 )
 from ..messages import DatasetStats, EngineReady
@@ -47,6 +48,7 @@ class SetupScreen(Screen):
         self.arch_settings: dict[str, tuple[str, ...]] = {}
         self.general: frozenset[str] = frozenset()
         self.overrides: dict | None = None
+        self.fit_processes = 1  # student-fit processes (--workers): a flag of the run, not a config key
         self.error = "loading the engine…"
         self._filling = False  # programmatic fills must not each trigger validation
 
@@ -61,6 +63,9 @@ class SetupScreen(Screen):
                 yield Label("device")
                 yield Select([(d, d) for d in DEVICES], id="device", value="auto",
                              compact=True, allow_blank=False)
+                yield Label("workers")
+                yield Input("1", id="workers", compact=True, tooltip="processes for the method x seed "
+                            "student fits (rcekd distill --workers); the results are those of one process")
             with Horizontal(classes="setup-line"):
                 yield Label("data file", classes="group")
                 yield Input(placeholder="CSV/TSV path (dataset 'file')", id="data-file", compact=True)
@@ -173,6 +178,7 @@ class SetupScreen(Screen):
         if self.defaults:
             try:
                 self.overrides = build_overrides(self.values(), self.defaults)
+                self.fit_processes = parse_workers(self.query_one("#workers", Input).value)
                 cfg, self.error = check(self.base, self.overrides)
             except RcekdError as e:
                 cfg, self.error = None, str(e)
@@ -187,7 +193,7 @@ class SetupScreen(Screen):
         err.set_class(bad, "invalid")
         err.update(f"✗ {self.error}" if bad else "✓ valid")
         self.query_one("#start", Button).disabled = bad
-        cmd = launch.build_distill_command(self.preset, Path("RUN_DIR"), self.overrides or {})
+        cmd = launch.build_distill_command(self.preset, Path("RUN_DIR"), self.overrides or {}, self.fit_processes)
         self.query_one("#setup-command", Static).update("rcekd " + " ".join(cmd[3:]) if not bad else "")
 
     def grey_out_ignored(self) -> None:
@@ -237,7 +243,7 @@ class SetupScreen(Screen):
             self.notify(self.error or "form not ready", severity="error")
             return
         run_dir = launch.new_run_dir(self.runs_root, self.preset)
-        process = launch.start_run(self.preset, run_dir, self.overrides)
+        process = launch.start_run(self.preset, run_dir, self.overrides, self.fit_processes)
         self.app.switch_screen(RunScreen(run_dir, process=process))
 
 

@@ -193,12 +193,32 @@ async def test_setup_invalid_shows_message_and_starts_nothing(tmp_path, launches
         assert not (tmp_path / "runs").exists()
 
 
+async def test_setup_workers_go_to_the_command_and_a_bad_count_is_refused(tmp_path, launches):
+    app = RcekdApp(runs_root=tmp_path / "runs")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_setup(pilot, app)
+        workers = screen.query_one("#workers", Input)
+        assert workers.value == "1" and "--workers" not in str(screen.query_one("#setup-command", Static).render())
+        for bad in ("0", "two", ""):
+            workers.value = bad
+            await pilot.pause(0.1)
+            assert "--workers must be at least 1" in str(screen.query_one("#setup-error", Static).render()), bad
+            assert screen.query_one("#start", Button).disabled
+        workers.value = "2"
+        await pilot.pause(0.1)
+        assert str(screen.query_one("#setup-command", Static).render()).endswith("--workers 2")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: bool(launches))
+        preset, _, _, n = launches[0]
+        assert preset == "demo" and n == 2
+
+
 async def test_setup_start_launches_and_shows_epochs(tmp_path, monkeypatch, run_tiny):
     calls = []
 
-    def fake_start(preset, run_dir, overrides):
+    def fake_start(preset, run_dir, overrides, workers=1):
         """Instead of a process: the tiny experiment in a thread, writing the same run dir."""
-        calls.append((preset, run_dir, overrides))
+        calls.append((preset, run_dir, overrides, workers))
         threading.Thread(target=run_tiny, args=(Path(run_dir),), daemon=True).start()
 
     monkeypatch.setattr(launch, "start_run", fake_start)
@@ -212,8 +232,8 @@ async def test_setup_start_launches_and_shows_epochs(tmp_path, monkeypatch, run_
         assert not screen.query_one("#start", Button).disabled
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
-        preset, run_dir, overrides = calls[0]
-        assert preset == "demo" and run_dir.parent == root and run_dir.name.startswith("demo-")
+        preset, run_dir, overrides, workers = calls[0]
+        assert preset == "demo" and run_dir.parent == root and run_dir.name.startswith("demo-") and workers == 1
         assert overrides["student_train"] == {"epochs": 2} and overrides["methods"] == "scratch,rcekd"
         assert launch.build_distill_command(preset, run_dir, overrides)[3:] == [
             "distill", "--preset", "demo", "--run-dir", str(run_dir), "--methods", "scratch,rcekd",

@@ -19,6 +19,12 @@ def test_command_line_from_the_form_overrides():
                        "--set", "student_train.epochs=2", "--set", "eval.mask_history=false"]
 
 
+def test_workers_become_a_flag_only_above_one():
+    assert "--workers" not in launch.build_distill_command("demo", Path("R"), {})
+    assert launch.build_distill_command("demo", Path("R"), {"seeds": [0, 1]}, workers=3)[-4:] == [
+        "--seeds", "0,1", "--workers", "3"]
+
+
 def test_new_run_dirs_never_collide(tmp_path):
     first = launch.new_run_dir(tmp_path, "presets/demo.yaml", now=0)
     first.mkdir()
@@ -28,7 +34,7 @@ def test_new_run_dirs_never_collide(tmp_path):
 
 def test_start_run_records_command_output_and_pid(tmp_path, monkeypatch):
     monkeypatch.setattr(launch, "build_distill_command",
-                        lambda preset, run_dir, overrides: [sys.executable, "-c", "print('hello from the run')"])
+                        lambda preset, run_dir, overrides, workers: [sys.executable, "-c", "print('hello from the run')"])
     proc = launch.start_run("demo", tmp_path / "r", {})
     assert proc.wait(30) == 0
     run = RunDir(tmp_path / "r")
