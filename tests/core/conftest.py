@@ -16,6 +16,26 @@ from rcekd_core.data.synthetic import generate
 from rcekd_core.settings import DataConfig
 
 
+@pytest.fixture
+def stop_in_rcekds_first_epoch(monkeypatch):
+    """stop_in_rcekds_first_epoch(run): a STOP for run dir `run` is requested once, as RCE-KD's
+    first refresh opens an epoch (its first batch still runs, no state is saved yet)."""
+    from rcekd_core.kd.rcekd import RCEKD
+    from rcekd_core.runs.store import RunDir
+
+    refresh = RCEKD.refresh
+
+    def arm(run) -> None:
+        def stop_then_refresh(self, student):
+            RunDir(run).request_stop()
+            monkeypatch.setattr(RCEKD, "refresh", refresh)
+            return refresh(self, student)
+
+        monkeypatch.setattr(RCEKD, "refresh", stop_then_refresh)
+
+    return arm
+
+
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
     """Tiny models: one thread is faster than two and does not fight the other tests."""

@@ -90,22 +90,14 @@ def test_a_failed_worker_fails_the_run_with_its_error(tmp_path, monkeypatch):
     assert "worker" in error.message and "corrupt" in error.message
 
 
-def test_a_parallel_resume_starts_over_a_fit_stopped_inside_its_first_epoch(sequential, tmp_path, monkeypatch):
+def test_a_parallel_resume_starts_over_a_fit_stopped_inside_its_first_epoch(sequential, tmp_path,
+                                                                            stop_in_rcekds_first_epoch):
     """Stopped during rcekd's first epoch (before any saved state) and resumed with 2 workers:
     the worker starts that fit over, and the partial epoch's row gives way to the redone one."""
     import yaml
 
-    from rcekd_core.kd.rcekd import RCEKD
-
     run = tmp_path / "run"
-    refresh = RCEKD.refresh
-
-    def stop_in_the_first_epoch(self, student):  # the refresh opens an epoch: its first batch still runs
-        RunDir(run).request_stop()
-        monkeypatch.setattr(RCEKD, "refresh", refresh)
-        return refresh(self, student)
-
-    monkeypatch.setattr(RCEKD, "refresh", stop_in_the_first_epoch)
+    stop_in_rcekds_first_epoch(run)
     run_experiment(load_config("demo", TINY), run)  # one process, so the stop lands where it is put
     partial = [r for r in RunDir(run).read_metric_rows() if r["method"] == "rcekd"]
     assert [(r["seed"], r["epoch"]) for r in partial] == [("0", "1")]

@@ -97,21 +97,13 @@ def test_a_kill_after_the_teacher_reached_the_cache_still_reads_as_trained_here(
     assert (run / "results.csv").read_bytes() == (full / "results.csv").read_bytes()
 
 
-def test_a_stop_inside_a_first_epoch_leaves_no_row_that_the_resumed_run_repeats(full, tmp_path, monkeypatch):
+def test_a_stop_inside_a_first_epoch_leaves_no_row_that_the_resumed_run_repeats(full, tmp_path, monkeypatch,
+                                                                                stop_in_rcekds_first_epoch):
     """Stopped during rcekd's first epoch (no saved state yet): the fit starts over on resume, and
     the partial epoch's row gives way to the redone one (each epoch once, as in an unbroken run)."""
-    from rcekd_core.kd.rcekd import RCEKD
-
     monkeypatch.setenv("RCEKD_HOME", str(tmp_path / "home"))
     run = tmp_path / "run"
-    refresh = RCEKD.refresh
-
-    def stop_in_the_first_epoch(self, student):  # the refresh opens an epoch: its first batch still runs
-        RunDir(run).request_stop()
-        monkeypatch.setattr(RCEKD, "refresh", refresh)
-        return refresh(self, student)
-
-    monkeypatch.setattr(RCEKD, "refresh", stop_in_the_first_epoch)
+    stop_in_rcekds_first_epoch(run)
     run_experiment(load_config("demo", TINY), run)
     partial = [r for r in RunDir(run).read_metric_rows() if r["method"] == "rcekd"]
     assert [r["epoch"] for r in partial] == ["1"]  # the stopped epoch was logged
