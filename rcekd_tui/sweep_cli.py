@@ -213,6 +213,11 @@ def confirm_cmd(
     storage: Optional[str] = StorageOpt,
     workers: int = typer.Option(1, "--workers", help="Processes for the method x seed fits (as `rcekd distill "
                                 "--workers`): the results are those of the sequential run."),
+    reuse_trials: bool = typer.Option(False, "--reuse-trials", help="The sweep's seed (0) from each method's best "
+                                      "trial instead of fitting it again: the other seeds are fitted into --run-dir, "
+                                      "then joined with those trials (as `rcekd runs combine`) into --out."),
+    out: Optional[Path] = typer.Option(None, "--out", help="--reuse-trials: the folder of the joined comparison "
+                                       "(default: confirmed/ in the sweep)."),
 ) -> None:
     """One run of every method with its best settings on these seeds: results, summary, significance."""
     from rcekd_core.sweep.confirm import confirm_config
@@ -221,8 +226,14 @@ def confirm_cmd(
     from .cli import execute, print_results, report_unfinished
 
     opened = open_sweep(SweepDir(sweep_dir), storage)
-    cfg, bests = confirm_config(opened, csv_list(seeds, int, "seeds") or [])
-    target, rows = execute(cfg, run_dir or str(opened.sweep.confirm), teacher_only=False, workers=workers)
+    chosen = csv_list(seeds, int, "seeds") or []
+    cfg, bests = confirm_config(opened, chosen)
+    if out is not None and not reuse_trials:
+        raise ConfigError("--out names the folder of --reuse-trials' joined comparison; add --reuse-trials or drop --out")
+    if reuse_trials:
+        target, rows = confirm_with_trials(opened, bests, chosen, run_dir, out, workers)
+    else:
+        target, rows = execute(cfg, run_dir or str(opened.sweep.confirm), teacher_only=False, workers=workers)
     print_results(rows, target)
     plan = opened.plan
     cap = f", epochs capped at {plan.epochs}" if plan.epochs else ""
@@ -236,6 +247,46 @@ def confirm_cmd(
                       ", ".join(f"{k}={fmt(v)}" for k, v in b.values.items()) or "—", f"{b.value:.4f}")
     console.print(table)
     report_unfinished(rows, target)
+
+
+def confirm_with_trials(opened, bests: dict, seeds: list[int], run_dir: str | None, out: Path | None,
+                        workers: int) -> tuple[Path, list[dict[str, Any]]]:
+    """`confirm --reuse-trials`: the seeds other than the sweep's fitted into run_dir, then joined
+    with every method's best trial (the sweep's seed, same settings) into `out`; (out, its rows).
+    Every check (the seeds, the trials' runs, the output folder) comes before any fit."""
+    from rcekd_core.sweep.confirm import confirm_config
+
+    from .cli import check_combine_out, execute, write_combined_folder
+    from .combine import combine_runs, read_checked_run
+
+    plan, sweep = opened.plan, opened.sweep
+    if plan.seed not in seeds:
+        raise ConfigError(f"--reuse-trials takes seed {plan.seed} from the sweep's trials; include it in --seeds "
+                          f"(e.g. {plan.seed},1,2) or drop --reuse-trials")
+    trials = [sweep.trial_dir(m, b.number) for m, b in bests.items()]
+    for trial in trials:
+        read_checked_run(trial)  # a best trial's run must be there and whole
+    out = out or sweep.root / "confirmed"
+    check_combine_out(out)
+    fresh = [s for s in seeds if s != plan.seed]
+    if not fresh and len(trials) < 2:
+        raise ConfigError("one method's trial and no other seed leave nothing to join; add seeds to --seeds")
+    runs = list(trials)
+    if fresh:
+        cfg, _ = confirm_config(opened, fresh)
+        target, rows = execute(cfg, run_dir or str(sweep.confirm), teacher_only=False, workers=workers)
+        if any(r.get("status") == "stopped" for r in rows):
+            Console(stderr=True).print(
+                f"not joined: the run stopped; resume it (rcekd distill --resume {target}), then join it with "
+                f"the trials: rcekd runs combine {target} {' '.join(map(str, trials))} -o {out}",
+                highlight=False, soft_wrap=True)
+            return target, rows
+        runs.insert(0, target)
+    combined, provenance = combine_runs(runs)
+    write_combined_folder(out, combined, provenance)
+    console.print(f"seed {plan.seed}: each method's best trial ({', '.join(str(t) for t in trials)}); "
+                  f"joined into {out}", highlight=False, soft_wrap=True)
+    return out, combined.to_dict("records")
 
 
 @sweep_app.command("show")

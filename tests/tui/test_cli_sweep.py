@@ -154,3 +154,32 @@ def test_confirm_runs_every_best_setting_on_the_seeds_in_worker_processes(preset
     valid0 = next(r for r in rows if r["method"] == "kd" and r["seed"] == 0 and r["split"] == "valid")
     assert valid0["NDCG@10"] == pytest.approx(chosen.value, rel=1e-6)  # seed 0 reproduces the trial (csv: 7 digits)
     assert (run.root / "summary.csv").is_file()
+
+
+def test_confirm_reuse_trials_fits_the_other_seeds_and_joins_the_best_trials(preset, home):
+    d = home / "sw"
+    res = runner.invoke(app, ["sweep", "start", "--preset", preset, "--methods", "scratch,kd", "--budget", "2",
+                              "--sampler", "grid", "--param", "kd.lam=0.001,1", "--epochs", "2", "--dir", str(d)])
+    assert res.exit_code == 0, res.output
+    chosen = max((t for t in studies(d)["kd"]), key=lambda t: t.value)
+    for args, needle in ((["--seeds", "1,2", "--reuse-trials"], "include it in --seeds"),
+                         (["--out", str(home / "x")], "add --reuse-trials")):
+        res = runner.invoke(app, ["sweep", "confirm", str(d), *args])
+        assert res.exit_code == 2 and needle in res.output and len(res.output.strip().splitlines()) == 1, res.output
+        assert not (d / "confirm").exists() and not (d / "confirmed").exists() and not (home / "x").exists()
+
+    res = runner.invoke(app, ["sweep", "confirm", str(d), "--seeds", "0,1", "--reuse-trials"])
+    assert res.exit_code == 0, res.output
+    fitted = {(r["method"], r["seed"]) for r in RunDir(d / "confirm").read_result_values() if r["model"] == "student"}
+    assert fitted == {("scratch", 1), ("kd", 1)}  # seed 0 was not fitted again
+    joined = RunDir(d / "confirmed")
+    rows = [r for r in joined.read_result_values() if r["model"] == "student"]
+    assert {(r["method"], r["seed"]) for r in rows} == {("scratch", 0), ("scratch", 1), ("kd", 0), ("kd", 1)}
+    trial = RunDir(d / "trials" / f"kd-{chosen.number}")
+    from_trial = [r for r in trial.read_result_values() if r["model"] == "student"]
+    assert [r for r in rows if r["method"] == "kd" and r["seed"] == 0] == from_trial  # the trial's rows, as they are
+    assert (joined.root / "summary.csv").is_file()
+    res = runner.invoke(app, ["sweep", "confirm", str(d), "--seeds", "0,1", "--reuse-trials", "--run-dir",
+                              str(home / "again")])
+    assert res.exit_code == 2 and "already holds results" in res.output, res.output
+    assert not (home / "again").exists()  # refused before any fit
