@@ -39,7 +39,7 @@ Fit = tuple[str, int]
 
 def deal(todo: list[Fit], n: int) -> list[list[Fit]]:
     """Round-robin in the sequential order: worker k gets fits k, k + n, k + 2n, ..."""
-    return [share for share in (todo[k::n] for k in range(n)) if share]
+    return [share for share in (todo[k::n] for k in range(min(n, len(todo)))) if share]
 
 
 def threads_per_worker(n: int) -> int:

@@ -8,6 +8,7 @@ defaults and every validation while typing come from that dict in memory, exactl
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,8 +109,9 @@ def parse_workers(text: str) -> int:
     from rcekd_core.errors import ConfigError
 
     text = text.strip()
-    if not text.isdigit() or int(text) < 1:
-        raise ConfigError(f"--workers must be at least 1 (processes for the student fits); got {text or 'nothing'}")
+    if not re.fullmatch(r"[0-9]{1,4}", text) or int(text) < 1:
+        raise ConfigError(f"--workers must be a whole number from 1 to 9999 (processes for the student fits); "
+                          f"got {text or 'nothing'}")
     return int(text)
 
 

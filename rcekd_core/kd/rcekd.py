@@ -51,17 +51,25 @@ def reverse_cumsum(x: torch.Tensor) -> torch.Tensor:
     return x.flip(1).cumsum(1).flip(1)
 
 
-def pool_positions(pool: torch.Tensor, items: torch.Tensor, budget: int = DEFAULT_BUDGET) -> torch.Tensor:
+def position_dtype(m: int) -> torch.dtype:
+    """The narrowest integer dtype that holds the positions 0..m-1 of a pool of m."""
+    return torch.int16 if m < 2**15 else torch.int32
+
+
+def pool_positions(pool: torch.Tensor, items: torch.Tensor, budget: int = DEFAULT_BUDGET,
+                   universe: int | None = None) -> torch.Tensor:
     """[N, M] item lists, [N, k] item ids -> [N, k] the position of items[n, i] in pool[n], -1 if absent.
 
     A per-row map over the item ids (scatter positions, gather), in row chunks within `budget`:
     one lookup answers "in the pool", "in its top-K" and "sampled" for every teacher item.
+    `universe`: more than the largest id in pool and items, if the caller knows it (saves a sync).
     """
     out = torch.full(items.shape, -1, dtype=torch.long, device=items.device)
     if items.numel() == 0 or pool.numel() == 0:
         return out
-    universe = int(max(pool.max(), items.max())) + 1
-    where = torch.arange(pool.size(1), device=pool.device, dtype=torch.int16 if pool.size(1) < 2**15 else torch.int32)
+    if universe is None:
+        universe = int(max(pool.max(), items.max())) + 1
+    where = torch.arange(pool.size(1), device=pool.device, dtype=position_dtype(pool.size(1)))
     step = rows_within(budget, where.element_size() * universe + INDEX * items.size(1))
     for s in range(0, pool.size(0), step):
         out[s : s + step] = _positions(pool[s : s + step], items[s : s + step], universe, where)
@@ -164,9 +172,10 @@ class RCEKD(Distiller):
         self.items = torch.empty(n, c.K + width, dtype=torch.long, device=dev)
         self.qs, self.j_items = self.items[:, : c.K], self.items[:, c.K:]
         self.j_mask = torch.empty(n, width, dtype=torch.bool, device=dev)
+        dtype = self.teacher_top_scores.dtype  # the teacher's softmaxes keep its scores' dtype
         self.j_bias = torch.empty(n, width, device=dev)
-        self.p_qs = torch.empty(n, c.K, device=dev)
-        self.p_j = torch.empty(n, width, device=dev)
+        self.p_qs = torch.empty(n, c.K, dtype=dtype, device=dev)
+        self.p_j = torch.empty(n, width, dtype=dtype, device=dev)
         overlap = torch.empty(n, device=dev)
         # contexts a budget's worth at a time: only the results are [n, ...] (one temporary per
         # context and pool position is GBs at a million contexts); the draws come from one
@@ -175,22 +184,22 @@ class RCEKD(Distiller):
         step = rows_within(self.budget, self._refresh_row_bytes(universe, width), cap=chunk)
         for s in range(0, n, step):
             rows = slice(s, min(s + step, n))
-            overlap[rows] = self._refresh_rows(rows, pool[rows])
+            overlap[rows] = self._refresh_rows(rows, pool[rows], universe)
         self.gamma = (torch.full_like(overlap, c.gamma) if c.gamma is not None
                       else torch.exp(-c.beta * overlap))
 
     def _refresh_row_bytes(self, universe: int, width: int) -> int:
-        """Per-context bytes `_refresh_rows` holds: the position map over the item ids (int16),
+        """Per-context bytes `_refresh_rows` holds: the position map over the item ids,
         the teacher's pool scores and about a dozen [M]- or [width]-wide rows."""
-        return 2 * universe + self.teacher.list_row_bytes([self.c.M]) + 12 * INDEX * (self.c.M + width)
+        return position_dtype(self.c.M).itemsize * universe + self.teacher.list_row_bytes([self.c.M]) + 12 * INDEX * (self.c.M + width)
 
-    def _refresh_rows(self, rows: slice, pool: torch.Tensor) -> torch.Tensor:
+    def _refresh_rows(self, rows: slice, pool: torch.Tensor, universe: int) -> torch.Tensor:
         """Q^S, J, their masks and teacher softmaxes for contexts `rows` (pool: their student
         top-M), written into the refresh's tensors; returns the rows' overlap |Q^T ∩ A| / K."""
         c = self.c
         qs, qt = pool[:, : c.K], self.teacher_top[rows]
         # L distinct positions drawn one after another ∝ w (Gumbel top-k: one vectorised topk)
-        at = pool_positions(pool, qt, self.budget)  # where each teacher item sits in the pool, -1: outside
+        at = pool_positions(pool, qt, self.budget, universe)  # where each teacher item sits in the pool, -1: outside
         picked = gumbel_topk(log_sampling_weights(at, c.M, c.T, c.sampling), c.L, self.gen, ordered=False)  # A is a set
         drawn = torch.zeros(pool.size(0), c.M + 1, dtype=torch.bool, device=pool.device).scatter_(1, picked, True)
         outside = torch.where(at >= 0, at, c.M)  # the extra column: never drawn, not in Q^S

@@ -45,6 +45,7 @@ def test_fits_are_dealt_round_robin_in_the_sequential_order():
     todo = [("scratch", 0), ("scratch", 1), ("kd", 0), ("kd", 1), ("rcekd", 0)]
     assert deal(todo, 2) == [[("scratch", 0), ("kd", 0), ("rcekd", 0)], [("scratch", 1), ("kd", 1)]]
     assert deal(todo[:1], 3) == [[("scratch", 0)]]  # no idle worker
+    assert deal(todo, 10**9) == [[fit] for fit in todo]  # a huge count costs nothing: one worker per fit at most
 
 
 def test_a_stop_during_a_parallel_run_stops_it_and_resume_completes_it(sequential, tmp_path):

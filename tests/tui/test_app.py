@@ -199,10 +199,10 @@ async def test_setup_workers_go_to_the_command_and_a_bad_count_is_refused(tmp_pa
         screen = await open_setup(pilot, app)
         workers = screen.query_one("#workers", Input)
         assert workers.value == "1" and "--workers" not in str(screen.query_one("#setup-command", Static).render())
-        for bad in ("0", "two", ""):
+        for bad in ("0", "two", "", "²", "10000"):
             workers.value = bad
             await pilot.pause(0.1)
-            assert "--workers must be at least 1" in str(screen.query_one("#setup-error", Static).render()), bad
+            assert "--workers must be a whole number from 1 to 9999" in str(screen.query_one("#setup-error", Static).render()), bad
             assert screen.query_one("#start", Button).disabled
         workers.value = "2"
         await pilot.pause(0.1)

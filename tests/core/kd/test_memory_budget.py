@@ -172,10 +172,11 @@ def test_unkd_refresh(world):
     assert torch.equal(small.group[small.hi][ok], small.group[small.lo][ok])
 
 
-@pytest.mark.parametrize("mask_history", [False, True])
-def test_rcekd_refresh(world, mask_history):
+@pytest.mark.parametrize("switches", [{}, {"mask_history": True}, {"union_ce": True}, {"sampling": "rank"},
+                                      {"gamma": 0.5, "student_term": False}])
+def test_rcekd_refresh(world, switches):
     _, _, _, student = world
-    settings = {"K": 5, "L": 5, "M": 10, "mask_history": mask_history}
+    settings = {"K": 5, "L": 5, "M": 10, **switches}
     small = RCEKD(RCEKDSettings(**settings), setup_of(world, BUDGET))
     big = RCEKD(RCEKDSettings(**settings), setup_of(world, HUGE))
     spied(small.refresh, student)
