@@ -291,17 +291,19 @@ class ChunkShard:
     def gather(self, results: list[torch.Tensor]) -> list[torch.Tensor]:
         return results if self.group.world == 1 else self.group.gather_chunks(self.taken, results)
 
-    def raise_together(self, error: Diverged | None) -> None:
-        """Before `gather`: raise on every rank if the pass diverged on any (`error`: this rank's
-        Diverged, or None). A rank that raised alone would leave the others waiting at the
-        gather until the collective's timeout; the others raise the failing rank's message."""
-        messages = [error] if self.group.world == 1 else self.group.all_gather_object(
-            None if error is None else str(error))
-        failed = [(rank, m) for rank, m in enumerate(messages) if m is not None]
+    def raise_together(self, error: Exception | None) -> None:
+        """Before `gather`: raise on every rank if the pass failed on any (`error`: this rank's
+        exception, or None). A rank that raised alone would leave the others waiting at the
+        gather until the collective's timeout. The failing rank raises its own exception; the
+        others raise Diverged (a diverged model, which fit() handles) or RuntimeError, naming it."""
+        failures = [error] if self.group.world == 1 else self.group.all_gather_object(
+            None if error is None else (isinstance(error, Diverged), f"{type(error).__name__}: {error}", str(error)))
         if error is not None:
             raise error
+        failed = [(rank, f) for rank, f in enumerate(failures) if f is not None]
         if failed:
-            raise Diverged(f"rank {failed[0][0]}: {failed[0][1]}")
+            rank, (diverged, described, message) = failed[0]
+            raise Diverged(f"rank {rank}: {message}") if diverged else RuntimeError(f"rank {rank} failed: {described}")
 
 
 class ContextShard:

@@ -123,7 +123,7 @@ def evaluate(
     for users in shard.take(user_chunks(data.n_users, rows)):
         try:
             r, top = rank_chunk(model, data, split, users, cap, mask_history, topk, device)
-        except Diverged as e:
+        except Exception as e:  # re-raised below, on every rank (torchrun)
             failure = e
             break
         if data.multi_target:
@@ -131,7 +131,7 @@ def evaluate(
         ranks.append(r)
         tops.append(top)
     model.train(was_training)
-    shard.raise_together(failure)  # torchrun: a rank's non-finite scores stop every rank
+    shard.raise_together(failure)  # torchrun: a rank's failure (non-finite scores, out of memory) stops every rank
     ranks, tops = shard.gather(ranks), shard.gather(tops)  # every rank's chunks, in order
     width = max([width] + [r.size(1) for r in ranks if r.dim() == 2])
     if data.multi_target:

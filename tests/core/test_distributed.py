@@ -5,8 +5,8 @@ Without processes: the loss weighting makes the ranks' summed gradient the whole
 With processes: `torchrun --standalone --nproc_per_node 2` (gloo, CPU, one thread each) runs
 `rcekd distill` on a tiny config (dropout 0) and must give what one process gives with the
 same global batch: metrics within TOL, losses within LOSS_RTOL, both ranks' weights identical,
-sharded refresh lists and evaluations equal to the unsharded ones, a NaN on one rank raised on
-both, rank 1 silent, one writer.
+sharded refresh lists and evaluations equal to the unsharded ones, a NaN or an error on one
+rank raised on both, rank 1 silent, one writer.
 
 This file is also the worker those runs execute: `python test_distributed.py --worker OUT PRESET`.
 """
@@ -216,7 +216,8 @@ def worker(out: Path, preset: Path) -> None:
             checks[name] = all(torch.equal(a, b) for a, b in zip(sharded, whole))
         else:
             checks[name] = torch.equal(sharded, whole)
-    checks["diverged"] = diverged_evaluation(student, data, poison=rank == 1)
+    for poison in ("nan", "error"):
+        checks[poison] = failed_evaluation(student, data, poison if rank == 1 else None)
     shard = distributed.shard_contexts(contexts)
     mine = sum(ids.numel() for _, ids, _ in shard.contexts.chunks(chunk))
     # as context_states asks: whole encoder chunks of users (64k positions hold every user here)
@@ -225,23 +226,29 @@ def worker(out: Path, preset: Path) -> None:
         {"world": group.world, "contexts": contexts.n, "mine": mine, "encoded": encoded, **checks}))
 
 
-def diverged_evaluation(student, data, poison: bool) -> str | None:
-    """Evaluate a copy of the student whose weights are NaN where `poison` (on one rank only):
-    the Diverged message each rank gets (None: it evaluated), instead of a rank left waiting."""
+def failed_evaluation(student, data, poison: str | None) -> str | None:
+    """Evaluate a copy of the student that, where `poison` is set (on one rank only), has NaN
+    weights ("nan") or fails to score ("error"): the message each rank gets (None: it
+    evaluated), instead of a rank left waiting at the gather."""
     import copy
 
     from rcekd_core.errors import Diverged
     from rcekd_core.eval.ranking import evaluate
 
     model = copy.deepcopy(student)
-    if poison:
+    if poison == "nan":
         with torch.no_grad():
             for p in model.parameters():
                 p.fill_(float("nan"))
+    if poison == "error":
+        def no_memory(states):
+            raise RuntimeError("out of memory (simulated)")
+
+        model.score_all = no_memory
     try:
         evaluate(model, data, "test", [10], chunk=7, topk=10, device=torch.device("cpu"))
-    except Diverged as e:
-        return str(e)
+    except (Diverged, RuntimeError) as e:
+        return f"{type(e).__name__}: {e}"
     return None
 
 
@@ -326,10 +333,16 @@ def test_sharded_refresh_and_evaluation_equal_the_whole(runs):
 def test_non_finite_scores_on_one_rank_stop_every_rank(runs):
     """Rank 1's student is NaN: both ranks raise Diverged (rank 0 names rank 1), none waits
     at the gather (the run would hit launch's timeout)."""
-    got = [json.loads((runs[2] / f"checks-{r}.json").read_text())["diverged"] for r in (0, 1)]
-    assert got[1] == "non-finite scores on the test split"
-    assert got[0] == "rank 1: non-finite scores on the test split"
-    assert json.loads((runs[1] / "checks-0.json").read_text())["diverged"] is None  # one process: nothing poisoned
+    got = [json.loads((runs[2] / f"checks-{r}.json").read_text())["nan"] for r in (0, 1)]
+    assert got[1] == "Diverged: non-finite scores on the test split"
+    assert got[0] == "Diverged: rank 1: non-finite scores on the test split"
+    assert json.loads((runs[1] / "checks-0.json").read_text())["nan"] is None  # one process: nothing poisoned
+
+
+def test_an_error_on_one_rank_stops_every_rank(runs):
+    got = [json.loads((runs[2] / f"checks-{r}.json").read_text())["error"] for r in (0, 1)]
+    assert got[1] == "RuntimeError: out of memory (simulated)"
+    assert got[0] == "RuntimeError: rank 1 failed: RuntimeError: out of memory (simulated)"
 
 
 def test_rank_zero_alone_speaks_and_writes(runs):
