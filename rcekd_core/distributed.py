@@ -292,18 +292,22 @@ class ChunkShard:
         return results if self.group.world == 1 else self.group.gather_chunks(self.taken, results)
 
     def raise_together(self, error: Exception | None) -> None:
-        """Before `gather`: raise on every rank if the pass failed on any (`error`: this rank's
-        exception, or None). A rank that raised alone would leave the others waiting at the
-        gather until the collective's timeout. The failing rank raises its own exception; the
-        others raise Diverged (a diverged model, which fit() handles) or RuntimeError, naming it."""
-        failures = [error] if self.group.world == 1 else self.group.all_gather_object(
-            None if error is None else (isinstance(error, Diverged), f"{type(error).__name__}: {error}", str(error)))
-        if error is not None:
-            raise error
-        failed = [(rank, f) for rank, f in enumerate(failures) if f is not None]
-        if failed:
-            rank, (diverged, described, message) = failed[0]
-            raise Diverged(f"rank {rank}: {message}") if diverged else RuntimeError(f"rank {rank} failed: {described}")
+        raise_together(self.group, error)
+
+
+def raise_together(group: Group, error: Exception | None) -> None:
+    """Before a pass's gather: raise on every rank if the pass failed on any (`error`: this
+    rank's exception, or None). A rank that raised alone would leave the others waiting at the
+    gather until the collective's timeout. The failing rank raises its own exception; the
+    others raise Diverged (a diverged model, which fit() handles) or RuntimeError, naming it."""
+    failures = [error] if group.world == 1 else group.all_gather_object(
+        None if error is None else (isinstance(error, Diverged), f"{type(error).__name__}: {error}", str(error)))
+    if error is not None:
+        raise error
+    failed = [(rank, f) for rank, f in enumerate(failures) if f is not None]
+    if failed:
+        rank, (diverged, described, message) = failed[0]
+        raise Diverged(f"rank {rank}: {message}") if diverged else RuntimeError(f"rank {rank} failed: {described}")
 
 
 class ContextShard:
@@ -325,6 +329,21 @@ class ContextShard:
         for chunk in self.group.take(chunks, self.taken):
             self.ids.append(chunk[1])  # KDContexts.chunks yields (users, ids, mask)
             yield chunk
+
+    def raise_together(self, error: Exception | None) -> None:
+        raise_together(self.group, error)
+
+    def collect(self, results: Iterable[torch.Tensor]) -> list[torch.Tensor]:
+        """`gather` of a pass's results, produced lazily (e.g. a generator over `contexts`):
+        a failure on any rank is raised on every rank first (`raise_together`)."""
+        done: list[torch.Tensor] = []
+        error = None
+        try:
+            done.extend(results)
+        except Exception as e:  # re-raised on every rank
+            error = e
+        raise_together(self.group, error)
+        return self.gather(done)
 
     def gather(self, results: list[torch.Tensor]) -> list[torch.Tensor]:
         if self.group.world == 1:

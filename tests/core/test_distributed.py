@@ -218,6 +218,7 @@ def worker(out: Path, preset: Path) -> None:
             checks[name] = torch.equal(sharded, whole)
     for poison in ("nan", "error"):
         checks[poison] = failed_evaluation(student, data, poison if rank == 1 else None)
+    checks["top_error"] = failed_top(student, contexts, poison=rank == 1)
     shard = distributed.shard_contexts(contexts)
     mine = sum(ids.numel() for _, ids, _ in shard.contexts.chunks(chunk))
     # as context_states asks: whole encoder chunks of users (64k positions hold every user here)
@@ -248,6 +249,25 @@ def failed_evaluation(student, data, poison: str | None) -> str | None:
     try:
         evaluate(model, data, "test", [10], chunk=7, topk=10, device=torch.device("cpu"))
     except (Diverged, RuntimeError) as e:
+        return f"{type(e).__name__}: {e}"
+    return None
+
+
+def failed_top(student, contexts, poison: bool) -> str | None:
+    """A refresh's top-M pass with a student that fails to score on one rank: each rank's message."""
+    import copy
+
+    from rcekd_core.kd.base import student_top
+
+    model = copy.deepcopy(student)
+    if poison:
+        def no_memory(states):
+            raise RuntimeError("out of memory (simulated)")
+
+        model.score_all = no_memory
+    try:
+        student_top(model, contexts, 10, 16, torch.device("cpu"))
+    except RuntimeError as e:
         return f"{type(e).__name__}: {e}"
     return None
 
@@ -339,8 +359,10 @@ def test_non_finite_scores_on_one_rank_stop_every_rank(runs):
     assert json.loads((runs[1] / "checks-0.json").read_text())["nan"] is None  # one process: nothing poisoned
 
 
-def test_an_error_on_one_rank_stops_every_rank(runs):
-    got = [json.loads((runs[2] / f"checks-{r}.json").read_text())["error"] for r in (0, 1)]
+@pytest.mark.parametrize("check", ["error", "top_error"])
+def test_an_error_on_one_rank_stops_every_rank(runs, check):
+    """In an evaluation or a refresh's top-M pass: rank 1 raises its error, rank 0 names it."""
+    got = [json.loads((runs[2] / f"checks-{r}.json").read_text())[check] for r in (0, 1)]
     assert got[1] == "RuntimeError: out of memory (simulated)"
     assert got[0] == "RuntimeError: rank 1 failed: RuntimeError: out of memory (simulated)"
 
