@@ -5,9 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def reset_peak() -> None:
-    """Start VmHWM afresh at the current RSS (writing 5 to clear_refs)."""
-    Path("/proc/self/clear_refs").write_text("5")
+def reset_peak() -> bool:
+    """Start VmHWM afresh at the current RSS (writing 5 to clear_refs); False where the kernel
+    has no clear_refs (gVisor): a peak read then is the process's, since it started."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
 
 
 def status_mb(field: str) -> float:

@@ -10,7 +10,7 @@ another with the peak RSS reset before each (Linux /proc/self/clear_refs):
   refresh        one RCE-KD refresh (student top-M at every user, sampling, teacher scores);
   KD epoch       one RCE-KD training epoch (its refresh included);
   evaluation     one full-ranking validation pass (all users against all items).
-Printed: seconds and peak RSS per stage (the whole process; `base MB` is its RSS before the
+Printed: seconds and peak RSS per stage (the whole process; on CUDA also torch's peak GPU allocation; `base MB` is its RSS before the
 stages: interpreter, torch, data and both models), growth against the previous size (time ÷ the growth
 of users × items: 1.0 is linear in the scores computed), and the memory a dense users × items
 float32 score matrix — the authors' formulation — would need at that size.
@@ -77,12 +77,17 @@ def one_size(n_users: int, n_items: int, device_name: str) -> dict:
            "threads": torch.get_num_threads(), "base_mb": status_mb("VmRSS")}
 
     def stage(name, fn):
-        reset_peak()
+        if not reset_peak():
+            out["peak_note"] = "no /proc/self/clear_refs here: peak MB is the process's since it started"
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
         t0 = time.perf_counter()
         result = fn()
         if device.type == "cuda":
             torch.cuda.synchronize()
         out[name] = {"seconds": time.perf_counter() - t0, "peak_mb": peak_mb()}
+        if device.type == "cuda":
+            out[name]["gpu_peak_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
         return result
 
     def view_and_lists():
@@ -110,6 +115,12 @@ def table(rows: list[dict]) -> str:
         lines.append(f"{r['users']:>8} {r['items']:>9} {r['interactions']:>10} | "
                      + " | ".join(f"{r[s]['seconds']:>8.2f} {r[s]['peak_mb']:>9.0f}" for s in STAGES)
                      + f" | {r['base_mb']:>7.0f} | {dense:>10.1f} GB")
+    if any("gpu_peak_mb" in r[s] for r in rows for s in STAGES):
+        lines.append("GPU memory, peak MB allocated by torch per stage: " + "; ".join(
+            f"{r['users']}x{r['items']}: " + ", ".join(f"{s} {r[s].get('gpu_peak_mb', float('nan')):.0f}" for s in STAGES)
+            for r in rows))
+    notes = {r["peak_note"] for r in rows if "peak_note" in r}
+    lines += sorted(notes)
     if len(rows) > 1:
         lines.append("growth (seconds ratio ÷ users×items ratio; 1.0 = linear in the scores computed):")
         for a, b in itertools.pairwise(rows):

@@ -83,9 +83,12 @@ class Distiller:
         """Recompute what depends on the student (its top lists, samples); no gradients."""
 
     def timed_refresh(self, student) -> float:
+        """Seconds of one refresh (on CUDA, until its kernels are done: not charged to the next batch)."""
         t0 = time.perf_counter()
         with torch.no_grad():
             self.refresh(student)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
         return time.perf_counter() - t0
 
     def loss(self, ids: torch.Tensor, states: torch.Tensor, student) -> tuple[torch.Tensor, dict[str, float]]:
