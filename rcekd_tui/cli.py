@@ -555,38 +555,12 @@ def runs_combine(
     out: Path = typer.Option(..., "--out", "-o", help=f"Folder for the combined {store.RESULTS}, {store.SUMMARY}, {store.SIGNIFICANCE}."),
 ) -> None:
     """One comparison (table, summary, significance tests) from runs of the same teacher and student."""
-    from .combine import combine_runs
+    from .combine import check_out, combine_runs, write_folder
 
-    check_combine_out(out)
+    check_out(out)
     combined, provenance = combine_runs(run_dirs)  # every check happens before anything is written
-    write_combined_folder(out, combined, provenance)
+    write_folder(out, combined, provenance)
     print_results(combined.to_dict("records"), out)
-
-
-def check_combine_out(out: Path) -> None:
-    """A folder `runs combine` may write: not a file, not one that holds results already."""
-    from rcekd_core.runs.store import RunDir
-
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out '{out}' is a file; pass a folder for the combined {store.RESULTS} and summary")
-    if RunDir(out).holds_results():
-        raise ConfigError(f"'{out}' already holds results; pass a new --out folder")
-
-
-def write_combined_folder(out: Path, combined, provenance: dict[str, Any]) -> None:
-    """The combined results, their provenance, summary and significance, into `out`."""
-    from rcekd_core.report import tables
-    from rcekd_core.runs.store import RunDir
-
-    target = RunDir(out)
-    summary = tables(combined)
-    try:
-        target.create()
-        target.write_results_frame(combined)
-        target.write_combined(provenance)
-        target.write_summary(*summary)
-    except OSError as e:
-        raise ConfigError(f"cannot write to '{out}': {e.strerror or e}; pass another --out folder")
 
 
 @runs_app.command("table")

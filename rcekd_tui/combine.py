@@ -14,7 +14,7 @@ import pandas as pd
 import yaml
 
 from rcekd_core.errors import ConfigError
-from rcekd_core.runs.store import CONFIG, RESULT_KEYS, RunDir
+from rcekd_core.runs.store import CONFIG, RESULT_KEYS, RESULTS, RunDir
 
 from .resultsfile import Unreadable, read_results_file
 
@@ -152,3 +152,26 @@ def read_combined(folder: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
         raise ConfigError(f"'{RunDir(folder).combined}' keeps no config (an older rcekd wrote it); pass the runs "
                           "it lists (combined_from) instead, or combine them again")
     return results, config
+
+
+def check_out(out: Path) -> None:
+    """A folder a combination may be written to: not a file, not one that holds results already."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out '{out}' is a file; pass a folder for the combined {RESULTS} and summary")
+    if RunDir(out).holds_results():
+        raise ConfigError(f"'{out}' already holds results; pass a new --out folder")
+
+
+def write_folder(out: Path, combined: pd.DataFrame, provenance: dict[str, Any]) -> None:
+    """The combined results, their provenance, summary and significance, into `out`."""
+    from rcekd_core.report import tables
+
+    target = RunDir(out)
+    summary = tables(combined)
+    try:
+        target.create()
+        target.write_results_frame(combined)
+        target.write_combined(provenance)
+        target.write_summary(*summary)
+    except OSError as e:
+        raise ConfigError(f"cannot write to '{out}': {e.strerror or e}; pass another --out folder")

@@ -256,8 +256,8 @@ def confirm_with_trials(opened, bests: dict, seeds: list[int], run_dir: str | No
     Every check (the seeds, the trials' runs, the output folder) comes before any fit."""
     from rcekd_core.sweep.confirm import confirm_config
 
-    from .cli import check_combine_out, execute, write_combined_folder
-    from .combine import combine_runs, read_checked_run
+    from .cli import execute
+    from .combine import check_out, combine_runs, read_checked_run, write_folder
 
     plan, sweep = opened.plan, opened.sweep
     if plan.seed not in seeds:
@@ -267,7 +267,7 @@ def confirm_with_trials(opened, bests: dict, seeds: list[int], run_dir: str | No
     for trial in trials:
         read_checked_run(trial)  # a best trial's run must be there and whole
     out = out or sweep.root / "confirmed"
-    check_combine_out(out)
+    check_out(out)
     fresh = [s for s in seeds if s != plan.seed]
     if not fresh and len(trials) < 2:
         raise ConfigError("one method's trial and no other seed leave nothing to join; add seeds to --seeds")
@@ -283,7 +283,7 @@ def confirm_with_trials(opened, bests: dict, seeds: list[int], run_dir: str | No
             return target, rows
         runs.insert(0, target)
     combined, provenance = combine_runs(runs)
-    write_combined_folder(out, combined, provenance)
+    write_folder(out, combined, provenance)
     console.print(f"seed {plan.seed}: each method's best trial ({', '.join(str(t) for t in trials)}); "
                   f"joined into {out}", highlight=False, soft_wrap=True)
     return out, combined.to_dict("records")
