@@ -137,12 +137,16 @@ def test_a_worker_killed_mid_trial_and_a_restarted_worker_complete_the_budget(pr
     assert "2/2" in res.output
 
 
-def test_confirm_runs_every_best_setting_on_the_seeds_in_worker_processes(preset, home):
-    d = home / "sw"
+def grid_sweep(preset, d):
+    """scratch and kd (λ 0.001 or 1), 2 epochs each, in sweep folder d: (d, kd's best trial)."""
     res = runner.invoke(app, ["sweep", "start", "--preset", preset, "--methods", "scratch,kd", "--budget", "2",
                               "--sampler", "grid", "--param", "kd.lam=0.001,1", "--epochs", "2", "--dir", str(d)])
     assert res.exit_code == 0, res.output
-    chosen = max((t for t in studies(d)["kd"]), key=lambda t: t.value)
+    return d, max((t for t in studies(d)["kd"]), key=lambda t: t.value)
+
+
+def test_confirm_runs_every_best_setting_on_the_seeds_in_worker_processes(preset, home):
+    d, chosen = grid_sweep(preset, home / "sw")
     res = runner.invoke(app, ["sweep", "confirm", str(d), "--seeds", "0,1", "--workers", "2"])
     assert res.exit_code == 0, res.output
     assert "each row tuned with the same budget of 2 trials" in res.output.replace("\n", " ")
@@ -157,11 +161,7 @@ def test_confirm_runs_every_best_setting_on_the_seeds_in_worker_processes(preset
 
 
 def test_confirm_reuse_trials_fits_the_other_seeds_and_joins_the_best_trials(preset, home):
-    d = home / "sw"
-    res = runner.invoke(app, ["sweep", "start", "--preset", preset, "--methods", "scratch,kd", "--budget", "2",
-                              "--sampler", "grid", "--param", "kd.lam=0.001,1", "--epochs", "2", "--dir", str(d)])
-    assert res.exit_code == 0, res.output
-    chosen = max((t for t in studies(d)["kd"]), key=lambda t: t.value)
+    d, chosen = grid_sweep(preset, home / "sw")
     for args, needle in ((["--seeds", "1,2", "--reuse-trials"], "include it in --seeds"),
                          (["--out", str(home / "x")], "add --reuse-trials")):
         res = runner.invoke(app, ["sweep", "confirm", str(d), *args])
