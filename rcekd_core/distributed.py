@@ -162,6 +162,21 @@ class Group:
 
     # ---- chunked passes ----------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def failing_together(self) -> Iterator[None]:
+        """Around this rank's share of a split pass, before its gather: a failure on any rank is
+        raised on every rank (`raise_together`), so none waits at the gather until the
+        collective's timeout. World 1: exceptions pass as they are."""
+        if self.world == 1:
+            yield
+            return
+        error = None
+        try:
+            yield
+        except Exception as e:  # re-raised on every rank below
+            error = e
+        raise_together(self, error)
+
     def take(self, chunks: Iterable[Any], taken: list[int]) -> Iterator[Any]:
         """Every world-th chunk, starting at this rank's; their indexes are appended to `taken`."""
         for i, chunk in enumerate(chunks):
@@ -291,15 +306,12 @@ class ChunkShard:
     def gather(self, results: list[torch.Tensor]) -> list[torch.Tensor]:
         return results if self.group.world == 1 else self.group.gather_chunks(self.taken, results)
 
-    def raise_together(self, error: Exception | None) -> None:
-        raise_together(self.group, error)
 
 
 def raise_together(group: Group, error: Exception | None) -> None:
-    """Before a pass's gather: raise on every rank if the pass failed on any (`error`: this
-    rank's exception, or None). A rank that raised alone would leave the others waiting at the
-    gather until the collective's timeout. The failing rank raises its own exception; the
-    others raise Diverged (a diverged model, which fit() handles) or RuntimeError, naming it."""
+    """Raise on every rank if a pass failed on any (`error`: this rank's exception, or None;
+    every rank calls it once). The failing rank raises its own exception; the others raise
+    Diverged (a diverged model, which fit() handles) or RuntimeError, naming that rank."""
     failures = [error] if group.world == 1 else group.all_gather_object(
         None if error is None else (isinstance(error, Diverged), f"{type(error).__name__}: {error}", str(error)))
     if error is not None:
@@ -329,21 +341,6 @@ class ContextShard:
         for chunk in self.group.take(chunks, self.taken):
             self.ids.append(chunk[1])  # KDContexts.chunks yields (users, ids, mask)
             yield chunk
-
-    def raise_together(self, error: Exception | None) -> None:
-        raise_together(self.group, error)
-
-    def collect(self, results: Iterable[torch.Tensor]) -> list[torch.Tensor]:
-        """`gather` of a pass's results, produced lazily (e.g. a generator over `contexts`):
-        a failure on any rank is raised on every rank first (`raise_together`)."""
-        done: list[torch.Tensor] = []
-        error = None
-        try:
-            done.extend(results)
-        except Exception as e:  # re-raised on every rank
-            error = e
-        raise_together(self.group, error)
-        return self.gather(done)
 
     def gather(self, results: list[torch.Tensor]) -> list[torch.Tensor]:
         if self.group.world == 1:

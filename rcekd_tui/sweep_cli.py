@@ -254,8 +254,6 @@ def confirm_with_trials(opened, bests: dict, seeds: list[int], run_dir: str | No
     """`confirm --reuse-trials`: the seeds other than the sweep's fitted into run_dir, then joined
     with every method's best trial (the sweep's seed, same settings) into `out`; (out, its rows).
     Every check (the seeds, the trials' runs, the output folder) comes before any fit."""
-    from rcekd_core.sweep.confirm import confirm_config
-
     from .cli import execute
     from .combine import check_out, combine_runs, read_checked_run, write_folder
 
@@ -273,7 +271,7 @@ def confirm_with_trials(opened, bests: dict, seeds: list[int], run_dir: str | No
         raise ConfigError("one method's trial and no other seed leave nothing to join; add seeds to --seeds")
     runs = list(trials)
     if fresh:
-        cfg, _ = confirm_config(opened, fresh)
+        cfg = plan.confirm_config({m: b.values for m, b in bests.items()}, fresh)  # bests: checked by the caller
         target, rows = execute(cfg, run_dir or str(sweep.confirm), teacher_only=False, workers=workers)
         if any(r.get("status") == "stopped" for r in rows):
             Console(stderr=True).print(

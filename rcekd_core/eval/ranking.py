@@ -119,19 +119,14 @@ def evaluate(
     cap = max(ks)
     rows = rows_within(budget, eval_row_bytes(model, data, split, cap, topk, mask_history), cap=chunk)
     shard = shard_chunks()  # torchrun: this rank's chunks of users, all gathered below (distributed.py)
-    failure = None
-    for users in shard.take(user_chunks(data.n_users, rows)):
-        try:
+    with shard.group.failing_together():  # torchrun: a rank's failure (non-finite scores, out of memory) stops all
+        for users in shard.take(user_chunks(data.n_users, rows)):
             r, top = rank_chunk(model, data, split, users, cap, mask_history, topk, device)
-        except Exception as e:  # re-raised below, on every rank (torchrun)
-            failure = e
-            break
-        if data.multi_target:
-            width = max(width, r.size(1))
-        ranks.append(r)
-        tops.append(top)
+            if data.multi_target:
+                width = max(width, r.size(1))
+            ranks.append(r)
+            tops.append(top)
     model.train(was_training)
-    shard.raise_together(failure)  # torchrun: a rank's failure (non-finite scores, out of memory) stops every rank
     ranks, tops = shard.gather(ranks), shard.gather(tops)  # every rank's chunks, in order
     width = max([width] + [r.size(1) for r in ranks if r.dim() == 2])
     if data.multi_target:

@@ -142,10 +142,12 @@ def score_chunk(chunk: int, n_items: int, budget: int = DEFAULT_BUDGET) -> int:
 def student_top(student, contexts: KDContexts, m: int, chunk: int, device: torch.device,
                 budget: int = DEFAULT_BUDGET) -> torch.Tensor:
     """The student's top-m items at every context, in rank order, chunked over contexts."""
+    out = []
     contexts = (shard := shard_contexts(contexts)).contexts  # torchrun: this rank's share (distributed.py)
-    out = shard.collect(top_k(student.score_all(states), m, inplace=True).indices  # every rank's share
-                        for _, states in context_states(student, contexts, score_chunk(chunk, student.n_items, budget),
-                                                        device))
+    with shard.group.failing_together():
+        for _, states in context_states(student, contexts, score_chunk(chunk, student.n_items, budget), device):
+            out.append(top_k(student.score_all(states), m, inplace=True).indices)
+    out = shard.gather(out)  # every rank's share, at its contexts
     return torch.cat(out)
 
 

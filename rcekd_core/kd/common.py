@@ -68,15 +68,11 @@ def student_top_masked(student, contexts: KDContexts, m: int, chunk: int, device
     items, valid = [], []
     rows = masked_rows(contexts, student.n_items, budget, chunk, SELECT_BYTES * (student.n_items + 1))
     contexts = (shard := shard_contexts(contexts)).contexts  # torchrun: this rank's share (distributed.py)
-    error = None
-    try:
+    with shard.group.failing_together():
         for ids, states in context_states(student, contexts, rows, device):
             top = top_k(mask_history_(student.score_all(states), contexts, ids), m, inplace=True)
             items.append(top.indices)
             valid.append(torch.isfinite(top.values))
-    except Exception as e:  # re-raised on every rank (torchrun), so none waits at the gather
-        error = e
-    shard.raise_together(error)
     items, valid = shard.gather(items), shard.gather(valid)  # every rank's share, at its contexts
     return torch.cat(items), torch.cat(valid)
 

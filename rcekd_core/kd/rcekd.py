@@ -221,7 +221,7 @@ class RCEKD(Distiller):
         self.j_mask[rows] = j_mask
         # excluded members of J: a finite -1e9 logit (their exp is 0, their teacher weight is 0),
         # so the per-batch CE needs no mask
-        self.j_bias[rows] = torch.zeros(j_mask.shape, device=pool.device).masked_fill_(~j_mask, NEG)
+        self.j_bias[rows].zero_().masked_fill_(~j_mask, NEG)
         self.p_qs[rows] = masked_softmax(t_qs / c.tau)
         self.p_j[rows] = masked_softmax(t_j / c.tau, j_mask)
         return qt_in_a.float().sum(1) / c.K
